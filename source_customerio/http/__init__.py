@@ -1,0 +1,1 @@
+"""The HTTP core shared by every stream: request budget, error table, backoff, pagination."""

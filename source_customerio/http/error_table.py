@@ -1,0 +1,126 @@
+"""What each kind of answer from the App API means for the sync, as one table.
+
+The CDK's HttpClient consults this through `get_error_handler()` / `get_backoff_strategy()`, and
+its retry loop does the waiting. Two things the CDK's default handler cannot see are added here:
+an exception of any `requests` subclass (it matches the exact class only), and a 200 whose body is
+not JSON (a proxy's HTML page, a body cut off mid-way), which is retried like a 502.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+import requests
+from airbyte_cdk.models import FailureType
+from airbyte_cdk.sources.streams.http.error_handlers import (
+    BackoffStrategy,
+    ErrorResolution,
+    HttpStatusErrorHandler,
+    ResponseAction,
+)
+from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import DEFAULT_ERROR_MAPPING
+
+from source_customerio.http.budget import _retry_after_seconds
+
+PAYLOAD_ATTRIBUTE = "_customerio_payload"
+MAX_RETRIES = 8
+MAX_BACKOFF_SECONDS = 60.0
+
+UNAUTHORIZED = (
+    "Customer.io rejected the API key (401). Check that it is an App API key (Account Settings > API "
+    "Credentials > App API Keys), not a Track API key, and that the region matches the workspace "
+    "(US: api.customer.io, EU: api-eu.customer.io; region 'auto' tries both)."
+)
+
+
+def _retry(message: str) -> ErrorResolution:
+    return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error, message)
+
+
+ERROR_TABLE: Mapping[Any, ErrorResolution] = {
+    **DEFAULT_ERROR_MAPPING,
+    401: ErrorResolution(ResponseAction.FAIL, FailureType.config_error, UNAUTHORIZED),
+    # 403 and 404 are passed back to the stream, which knows whether the endpoint may be skipped.
+    403: ErrorResolution(ResponseAction.IGNORE, None, None),
+    404: ErrorResolution(ResponseAction.IGNORE, None, None),
+    408: _retry("Customer.io timed out (408)."),
+    429: ErrorResolution(
+        ResponseAction.RATE_LIMITED, FailureType.transient_error, "Customer.io rate limit reached (429)."
+    ),
+    500: _retry("Customer.io answered 500."),
+    502: _retry("Customer.io answered 502 (bad gateway)."),
+    503: _retry("Customer.io answered 503 (unavailable)."),
+    504: _retry("Customer.io answered 504 (gateway timeout)."),
+}
+
+
+def endpoint_of(url: str | None) -> str:
+    """The path of a request URL, which carries no secret (the key travels in a header)."""
+    return urlsplit(url or "").path or "?"
+
+
+class CustomerioErrorHandler(HttpStatusErrorHandler):
+    def __init__(self, logger: logging.Logger, max_retries: int = MAX_RETRIES) -> None:
+        super().__init__(logger=logger, error_mapping=ERROR_TABLE, max_retries=max_retries)
+
+    def interpret_response(
+        self, response_or_exception: requests.Response | Exception | None = None
+    ) -> ErrorResolution:
+        if isinstance(response_or_exception, requests.RequestException) and not isinstance(
+            response_or_exception, (requests.exceptions.InvalidSchema, requests.exceptions.InvalidURL)
+        ):
+            request = response_or_exception.request
+            kind = type(response_or_exception).__name__
+            return _retry(f"{kind} on {endpoint_of(getattr(request, 'url', None))}; retrying.")
+        if isinstance(response_or_exception, requests.Response):
+            response = response_or_exception
+            if 500 <= response.status_code < 600 and response.status_code not in ERROR_TABLE:
+                return _retry(f"Customer.io answered {response.status_code}.")
+            if response.ok and not _decode_payload(response):
+                return _retry(
+                    f"Customer.io answered {endpoint_of(response.request.url)} with a body that is not "
+                    f"JSON ({response.headers.get('Content-Type', 'no content type')}, "
+                    f"{len(response.content)} bytes): a proxy error page or a cut-off answer."
+                )
+        return super().interpret_response(response_or_exception)
+
+
+def _decode_payload(response: requests.Response) -> bool:
+    """Parse the body once, here, and keep it on the response for the stream to use."""
+    try:
+        setattr(response, PAYLOAD_ATTRIBUTE, orjson.loads(response.content))
+    except (orjson.JSONDecodeError, requests.RequestException):
+        return False
+    return True
+
+
+def payload_of(response: requests.Response) -> Any:
+    if not hasattr(response, PAYLOAD_ATTRIBUTE):
+        _decode_payload(response)
+    return getattr(response, PAYLOAD_ATTRIBUTE, None)
+
+
+class RetryAfterBackoff(BackoffStrategy):
+    """Wait what a 429 asks (Retry-After); otherwise back off exponentially, capped.
+
+    The CDK adds one second to whatever this returns.
+    """
+
+    def __init__(self, base_seconds: float = 1.0, cap_seconds: float = MAX_BACKOFF_SECONDS) -> None:
+        self.base_seconds = base_seconds
+        self.cap_seconds = cap_seconds
+
+    def backoff_time(
+        self,
+        response_or_exception: requests.Response | requests.RequestException | None,
+        attempt_count: int,
+    ) -> float | None:
+        if isinstance(response_or_exception, requests.Response):
+            retry_after = _retry_after_seconds(response_or_exception)
+            if retry_after is not None:
+                return min(retry_after, self.cap_seconds * 5)
+        return min(self.base_seconds * 2 ** max(0, attempt_count - 1), self.cap_seconds)

@@ -1,0 +1,295 @@
+"""The base stream every Customer.io table builds on, and client-side incremental state.
+
+`CustomerioStream` owns the HTTP contract once: base URL, auth, the shared request budget, the error
+table, backoff, request timeouts, JSON decoding, paging, 403/404 handling and type normalisation.
+Concrete streams say only what differs: a path, a records key, a paging style, a key.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import abstractmethod
+from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import requests
+from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.sources.streams import CheckpointMixin
+from airbyte_cdk.sources.streams.core import StreamData
+from airbyte_cdk.sources.streams.http import HttpStream
+from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
+from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+
+from source_customerio.config import CustomerioConfig
+from source_customerio.errors import StreamForbiddenError, transient_error
+from source_customerio.http.budget import RequestBudget
+from source_customerio.http.error_table import (
+    CustomerioErrorHandler,
+    RetryAfterBackoff,
+    endpoint_of,
+    payload_of,
+)
+from source_customerio.http.pagination import Paginator
+from source_customerio.progress import Progress
+from source_customerio.streams.normalize import RecordNormalizer
+
+# Stops a client-side filter from trusting a cursor saved by a clock far in the future.
+FUTURE_STATE_TOLERANCE_SECONDS = 86_400
+
+
+@dataclass
+class StreamContext:
+    """What every stream of one sync shares: settings, where to send requests, and the budget."""
+
+    config: CustomerioConfig
+    url_base: str
+    budget: RequestBudget
+    request_timeout: tuple[float, float] = (10.0, 60.0)
+    retry_base_seconds: float = 1.0
+    now: int = field(default_factory=lambda: int(time.time()))
+
+    @cached_property
+    def authenticator(self) -> TokenAuthenticator:
+        return TokenAuthenticator(token=self.config.access_token)
+
+
+class CustomerioStream(HttpStream):
+    primary_key: str | list[str] = "id"
+    # Full-refresh lists are re-read whole; only customers (resumable) and incremental streams
+    # checkpoint progress.
+    resumable = False
+    forbidden = False
+
+    def __init__(self, context: StreamContext) -> None:
+        self.context = context
+        super().__init__(authenticator=context.authenticator, api_budget=context.budget)
+
+    @property
+    def url_base(self) -> str:
+        return self.context.url_base + "/"
+
+    @property
+    def is_resumable(self) -> bool:
+        return self.supports_incremental or self.resumable
+
+    # Paging and parsing are done by `pages()`/`request()` below, not by HttpStream's single-chain
+    # loop, so that independent requests can run side by side under the shared budget.
+    def path(self, **kwargs: Any) -> str:
+        return ""
+
+    def next_page_token(self, response: requests.Response) -> Mapping[str, Any] | None:
+        return None
+
+    def parse_response(self, response: requests.Response, **kwargs: Any) -> Iterable[Mapping[str, Any]]:
+        return []
+
+    def get_error_handler(self) -> ErrorHandler:
+        return CustomerioErrorHandler(self.logger)
+
+    def get_backoff_strategy(self) -> BackoffStrategy:
+        return RetryAfterBackoff(base_seconds=self.context.retry_base_seconds)
+
+    @cached_property
+    def normalize(self) -> RecordNormalizer:
+        return RecordNormalizer(self.get_json_schema())
+
+    @cached_property
+    def progress(self) -> Progress:
+        return Progress(self.name, self.logger, self.context.budget)
+
+    # -- HTTP ------------------------------------------------------------------------------------
+
+    def request(
+        self,
+        path: str,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+        method: str = "GET",
+        allow_missing: bool = False,
+    ) -> Any:
+        """The decoded JSON answer of one request (retried per the error table).
+
+        None when `allow_missing` and the resource is gone (404): a parent deleted mid-sync.
+        """
+        url = f"{self.context.url_base}/{path}"
+        try:
+            _, response = self._http_client.send_request(
+                http_method=method,
+                url=url,
+                request_kwargs={"timeout": self.context.request_timeout},
+                params=dict(params or {}),
+                json=dict(json) if json is not None else None,
+            )
+        except AirbyteTracedException as error:
+            if error.failure_type == FailureType.config_error:
+                raise
+            raise transient_error(
+                f"Stream '{self.name}': {method} /{path} kept failing after retries "
+                f"({error.message}). Records and state emitted so far are kept: run the sync again "
+                "to resume from the last state.",
+                stream=self.name,
+            ) from None
+        if response.status_code == 403:
+            raise StreamForbiddenError(f"{method} /{path}", _error_detail(response))
+        if response.status_code == 404:
+            if allow_missing:
+                return None
+            raise transient_error(
+                f"Stream '{self.name}': {method} {endpoint_of(url)} answered 404 (not found): "
+                "the endpoint may not exist in this region or API version.",
+                stream=self.name,
+            )
+        return payload_of(response)
+
+    def pages(
+        self,
+        path: str,
+        paginator: Paginator,
+        records_key: str,
+        params: Mapping[str, Any] | None = None,
+        json: Mapping[str, Any] | None = None,
+        method: str = "GET",
+        allow_missing: bool = False,
+    ) -> Iterator[list[Any]]:
+        """The records of each page in turn."""
+        page_params: dict[str, Any] | None = paginator.first_params()
+        while page_params is not None:
+            payload = self.request(
+                path, {**(params or {}), **page_params}, json=json, method=method, allow_missing=allow_missing
+            )
+            if payload is None:
+                return
+            records = payload.get(records_key) if isinstance(payload, dict) else None
+            records = records if isinstance(records, list) else []
+            yield records
+            page_params = paginator.next_params(payload, len(records))
+
+    def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
+        """(method, path, params, body) of the cheapest request that shows whether the key may read
+        this stream."""
+        raise NotImplementedError
+
+    def probe(self) -> str | None:
+        """The API's reason when the key may not read this stream (403), else None."""
+        method, path, params, body = self.probe_target()
+        try:
+            self.request(path, params, json=body, method=method, allow_missing=True)
+        except StreamForbiddenError as forbidden:
+            return forbidden.detail
+        return None
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: list[str] | None = None,
+        stream_slice: Mapping[str, Any] | None = None,
+        stream_state: Mapping[str, Any] | None = None,
+    ) -> Iterable[StreamData]:
+        if self.forbidden:
+            return
+        try:
+            yield from self.read_stream(sync_mode, stream_slice or {})
+        except StreamForbiddenError as forbidden:
+            self.forbidden = True
+            self.logger.warning(
+                f"Stream '{self.name}' skipped: the App API key may not read {forbidden.endpoint} (403: "
+                f"{forbidden.detail}). Give the key access to this endpoint, or deselect the stream."
+            )
+        self.progress.finish()
+
+    @abstractmethod
+    def read_stream(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[StreamData]:
+        """The stream's records, normalised to its schema."""
+
+
+def _error_detail(response: requests.Response) -> str:
+    payload = payload_of(response)
+    if isinstance(payload, dict):
+        errors = payload.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            return str(errors[0].get("detail", "forbidden"))
+        meta = payload.get("meta")
+        if isinstance(meta, dict) and meta.get("error"):
+            return str(meta["error"])
+    return "forbidden"
+
+
+class ClientSideIncrementalMixin(CheckpointMixin):
+    """Incremental state for lists the API cannot filter by update time.
+
+    The list is read whole; records older than (saved cursor - lookback) or than start_date are
+    dropped. The saved cursor moves to the largest value seen only once the list has been read to
+    its end, because lists come in no order and a partial read proves nothing about what is left.
+    State: `{cursor_field: unix seconds}`.
+    """
+
+    cursor_field: str
+    name: str
+    logger: Any
+    context: StreamContext
+
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        return getattr(self, "_cursor_state", {})
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        self._cursor_state = dict(value or {})
+
+    def saved_cursor(self) -> int | None:
+        raw = self.state.get(self.cursor_field)
+        if raw is None:
+            return None
+        try:
+            value = int(float(raw))
+        except (TypeError, ValueError):
+            self.logger.warning(
+                f"Stream '{self.name}': saved state {self.cursor_field}={raw!r} is not a unix timestamp; "
+                "ignoring it and reading from start_date."
+            )
+            return None
+        if value > self.context.now + FUTURE_STATE_TOLERANCE_SECONDS:
+            self.logger.warning(
+                f"Stream '{self.name}': saved state {self.cursor_field}={value} is in the future; "
+                "ignoring it and reading from start_date."
+            )
+            return None
+        return value
+
+    def lookback_seconds(self) -> int:
+        return self.context.config.lookback_window_minutes * 60
+
+    def lower_bound(self, sync_mode: SyncMode) -> int | None:
+        bounds = [self.context.config.start_timestamp]
+        saved = self.saved_cursor() if sync_mode == SyncMode.incremental else None
+        if saved is not None:
+            bounds.append(saved - self.lookback_seconds())
+        present = [b for b in bounds if b is not None]
+        return max(present) if present else None
+
+    def read_records(
+        self,
+        sync_mode: SyncMode,
+        cursor_field: list[str] | None = None,
+        stream_slice: Mapping[str, Any] | None = None,
+        stream_state: Mapping[str, Any] | None = None,
+    ) -> Iterable[StreamData]:
+        floor = self.lower_bound(sync_mode)
+        saved = self.saved_cursor()
+        highest = saved
+        key = self.cursor_field
+        for record in super().read_records(sync_mode, cursor_field, stream_slice, stream_state):  # type: ignore[misc]
+            value = record.get(key) if isinstance(record, Mapping) else None
+            if isinstance(value, int):
+                if floor is not None and value < floor:
+                    continue
+                if highest is None or value > highest:
+                    highest = value
+            yield record
+        if highest is not None:
+            self.state = {key: highest}

@@ -1,0 +1,101 @@
+"""The simple tables, one row each: where they live, how they page, what identifies a record.
+
+A table needs a class of its own only where its behaviour differs (deliveries' time windows,
+customers' search-and-hydrate or export, suppressions' four lists): see the sibling modules.
+Page sizes are the largest each endpoint is documented (or, where undocumented, known) to accept.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from airbyte_cdk.models import SyncMode
+from airbyte_cdk.sources.streams.core import StreamData
+
+from source_customerio.http.pagination import CursorPagination, NoPagination, Paginator
+from source_customerio.streams.base import ClientSideIncrementalMixin, CustomerioStream, StreamContext
+
+
+def _address_record(address: Any) -> dict[str, Any]:
+    # /v1/info/ip_addresses lists bare strings; the address itself is the key.
+    return {"id": str(address)}
+
+
+@dataclass(frozen=True)
+class Table:
+    name: str
+    path: str
+    records_key: str
+    primary_key: str | list[str] = "id"
+    cursor_field: str | None = None
+    paging: Literal["cursor", "none"] = "none"
+    page_size: int | None = None
+    to_record: Callable[[Any], dict[str, Any]] | None = None
+
+    def paginator(self) -> Paginator:
+        return CursorPagination(self.page_size) if self.paging == "cursor" else NoPagination()
+
+
+TABLES: tuple[Table, ...] = (
+    Table("broadcasts", "broadcasts", "broadcasts", cursor_field="updated"),
+    Table("transactional_messages", "transactional", "messages", cursor_field="updated_at"),
+    Table("campaigns", "campaigns", "campaigns", cursor_field="updated"),
+    Table(
+        "newsletters", "newsletters", "newsletters", cursor_field="updated", paging="cursor", page_size=100
+    ),
+    Table("segments", "segments", "segments", cursor_field="updated_at"),
+    Table("exports", "exports", "exports", cursor_field="updated_at"),
+    # Only the last 30 days of activities are kept by Customer.io.
+    Table("activities", "activities", "activities", paging="cursor", page_size=100),
+    Table("sender_identities", "sender_identities", "sender_identities", paging="cursor", page_size=100),
+    Table("reporting_webhooks", "reporting_webhooks", "reporting_webhooks"),
+    Table("snippets", "snippets", "snippets", primary_key="name", cursor_field="updated_at"),
+    Table("ip_addresses", "info/ip_addresses", "ip_addresses", to_record=_address_record),
+    Table("collections", "collections", "collections", cursor_field="updated_at"),
+    Table("topics", "subscription_topics", "topics"),
+    Table("workspaces", "workspaces", "workspaces"),
+    Table("types", "object_types", "types"),
+)
+
+
+class ListStream(CustomerioStream):
+    """A table read by listing its endpoint, page after page."""
+
+    def __init__(self, table: Table, context: StreamContext) -> None:
+        self.table = table
+        super().__init__(context)
+
+    @property
+    def name(self) -> str:
+        return self.table.name
+
+    @property
+    def primary_key(self) -> str | list[str]:  # type: ignore[override]
+        return self.table.primary_key
+
+    def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
+        return "GET", self.table.path, {"limit": 1} if self.table.paging == "cursor" else {}, None
+
+    def read_stream(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[StreamData]:
+        to_record, normalize, progress = self.table.to_record, self.normalize, self.progress
+        for records in self.pages(self.table.path, self.table.paginator(), self.table.records_key):
+            for raw in records:
+                record = to_record(raw) if to_record else raw
+                if isinstance(record, dict):
+                    yield normalize(record)
+            progress.add(len(records))
+
+
+class IncrementalListStream(ClientSideIncrementalMixin, ListStream):
+    @property
+    def cursor_field(self) -> str:  # type: ignore[override]
+        return self.table.cursor_field or ""
+
+
+def list_streams(context: StreamContext) -> list[CustomerioStream]:
+    return [
+        IncrementalListStream(table, context) if table.cursor_field else ListStream(table, context)
+        for table in TABLES
+    ]
