@@ -1,0 +1,49 @@
+# source-customerio: the commands a developer, the README and CI use.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BIN := $(VENV)/bin
+
+.PHONY: install lint test test-unit test-integration image base-image demo bench bench-smoke sandbox clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+install: $(PY)  ## the connector and its development tools, editable
+	$(BIN)/pip install --quiet -e ".[dev]"
+
+lint: install  ## ruff (lint and format) and mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint  ## everything CI runs: lint, type checks, unit, integration and image tests
+	$(BIN)/pytest -q -p no:cacheprovider
+
+test-unit: install
+	$(BIN)/pytest -q unit_tests
+
+test-integration: install
+	$(BIN)/pytest -q integration_tests
+
+base-image:  ## a Debian bookworm base with python3, for networks that reach no image registry
+	bash scripts/build-offline-base-image.sh
+
+image: base-image  ## source-customerio:dev from the offline base
+	bash scripts/build-image.sh
+
+sandbox: install  ## a local Customer.io look-alike on port 8089 (Ctrl-C to stop)
+	PYTHONPATH=. $(PY) -m integration_tests.sandbox --port 8089 --size small --api-key demo-key
+
+demo: install image  ## read every stream through the image from a local sandbox; print counts
+	PYTHONPATH=. $(PY) scripts/demo.py
+
+bench: install  ## the benchmark table (unthrottled and 10 req/s + 150 ms)
+	PYTHONPATH=. $(PY) -m integration_tests.bench
+
+bench-smoke: install
+	PYTHONPATH=. $(PY) -m integration_tests.bench --smoke
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
