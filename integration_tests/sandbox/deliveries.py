@@ -1,0 +1,187 @@
+"""Deliveries (`GET /v1/messages`): created times are a monotonic function of the index.
+
+History runs from two years before the sandbox's start to a minute before it, in two stretches with a
+360-day hole between them (days 0-200 and 560-730, each with a delivery at both ends): any tiling by 180-day
+windows has an empty window in the middle and non-empty ones on both sides (four of five when tiled from the
+first delivery), so a connector that stops at the first empty window, or forgets to window at all (the API
+then returns only 6 months), loses records.
+
+Because `created(i)` is monotonic, a [start_ts, end_ts] window maps to an index range by binary search,
+and a million deliveries cost nothing until a page is served. Inserted deliveries are appended with
+created = now, which keeps the sequence monotonic.
+
+Drift: every ninth delivery (index % 9 == 4) sends `customer_identifiers.cio_id` as an integer.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from .people import People
+from .tables import Ctx, Record
+from .util import DAY, SIX_MONTHS, Draw, b64_id, salt
+
+_SALT = salt("deliveries")
+HISTORY_DAYS = 730
+OLD_STRETCH = (0, 200)  # days after the earliest delivery
+NEW_STRETCH = (560, HISTORY_DAYS)
+
+
+def window(start_ts: int | None, end_ts: int | None, now: int) -> tuple[int, int]:
+    """The API's 6-month rule for /v1/messages; both bounds inclusive, on creation time."""
+    if start_ts is None and end_ts is None:
+        return now - SIX_MONTHS, now
+    if start_ts is None:
+        assert end_ts is not None
+        return end_ts - SIX_MONTHS, end_ts
+    if end_ts is None:
+        return start_ts, min(now, start_ts + SIX_MONTHS)
+    return start_ts, min(end_ts, start_ts + SIX_MONTHS)
+
+
+class Deliveries:
+    def __init__(self, ctx: Ctx, count: int, people: People, parents: dict[str, int]) -> None:
+        self.ctx = ctx
+        self.people = people
+        self.parents = parents
+        self.base_count = count
+        self.earliest = ctx.anchor - HISTORY_DAYS * DAY
+        self._n_old = count * 35 // 100
+        self._n_new = count - self._n_old
+        self._old = (self.earliest + OLD_STRETCH[0] * DAY, (OLD_STRETCH[1] - OLD_STRETCH[0]) * DAY)
+        new_start = self.earliest + NEW_STRETCH[0] * DAY
+        self._new = (new_start, ctx.anchor - 60 - new_start)
+        self._inserted: list[int] = []
+        self._updates: dict[int, int] = {}
+        self._lock = threading.Lock()
+        self._mutations = 0
+
+    @property
+    def count(self) -> int:
+        return self.base_count + len(self._inserted)
+
+    def created(self, i: int) -> int:
+        if i < self._n_old:
+            return self._old[0] + (i * self._old[1]) // max(self._n_old - 1, 1)
+        if i < self.base_count:
+            return self._new[0] + ((i - self._n_old) * self._new[1]) // max(self._n_new - 1, 1)
+        return self._inserted[i - self.base_count]
+
+    def _first_at_or_after(self, ts: int, n: int) -> int:
+        lo, hi = 0, n
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if self.created(mid) < ts:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+    def index_range(self, lo_ts: int, hi_ts: int) -> tuple[int, int]:
+        """Indices [lo, hi) with lo_ts <= created <= hi_ts."""
+        n = self.count
+        if hi_ts < lo_ts:
+            return 0, 0
+        return self._first_at_or_after(lo_ts, n), self._first_at_or_after(hi_ts + 1, n)
+
+    def key(self, i: int) -> str:
+        return b64_id(self.ctx.seed, _SALT, i)
+
+    def record(self, i: int) -> Record:
+        d = Draw(self.ctx.seed, _SALT, i)
+        created = self.created(i)
+        person_index = d.below(max(self.people.base_count, 1))
+        who: dict[str, Any] = dict(self.people.identity(person_index))
+        if i % 9 == 4:
+            who["cio_id"] = int(who["cio_id"])
+        email = who["email"]
+        kind = "email" if email is not None and d.chance(0.85) else d.choice(("push", "twilio", "webhook"))
+        did = self.key(i)
+        rec: Record = {
+            "id": did,
+            "deduplicate_id": "",
+            "msg_template_id": 0,
+            "message_template_id": 0,
+            "customer_id": who["id"],
+            "customer_identifiers": who,
+            "recipient": email if kind == "email" else f"+1555{person_index:07d}" if kind == "twilio" else "",
+            "subject": f"Hello from {d.choice(('Team', 'Billing', 'News'))}" if kind == "email" else None,
+            "metrics": self._metrics(d, created, kind),
+            "created": created,
+            "failure_message": None,
+            "campaign_id": None,
+            "action_id": None,
+            "parent_action_id": None,
+            "newsletter_id": None,
+            "content_id": None,
+            "broadcast_id": None,
+            "trigger_event_id": None,
+            "type": kind,
+            "forgotten": d.chance(0.02),
+        }
+        self._parent(d, rec)
+        if "bounced" in rec["metrics"]:
+            rec["failure_message"] = "550 5.1.1 The email account that you tried to reach does not exist"
+        bumped = self._updates.get(i)
+        if bumped is not None:
+            rec["metrics"]["opened"] = bumped
+            rec["metrics"]["human_opened"] = bumped
+        rec["deduplicate_id"] = f"{did}:{max(rec['metrics'].values())}"
+        return rec
+
+    def _metrics(self, d: Draw, created: int, kind: str) -> dict[str, int]:
+        cap = max(self.ctx.anchor, created)
+        metrics = {"created": created}
+        if d.chance(0.03):
+            metrics["failed" if kind != "email" else "bounced"] = min(cap, created + d.below(600))
+            return metrics
+        sent = min(cap, created + d.below(300))
+        metrics["sent"] = sent
+        if kind != "email":
+            return metrics
+        delivered = min(cap, sent + d.below(120))
+        metrics["delivered"] = delivered
+        if d.chance(0.4):
+            metrics["opened"] = min(cap, delivered + d.below(DAY))
+            if d.chance(0.4):
+                metrics["clicked"] = min(cap, metrics["opened"] + d.below(3600))
+        return metrics
+
+    def _parent(self, d: Draw, rec: Record) -> None:
+        p = self.parents
+        roll = d.below(100)
+        if roll < 50 and p["campaigns"]:
+            cid = 15 + d.below(p["campaigns"])
+            rec.update(campaign_id=cid, action_id=cid * 100 + 1, msg_template_id=cid * 100 + 1)
+        elif roll < 70 and p["newsletters"]:
+            nid = 128270 + d.below(p["newsletters"])
+            rec.update(newsletter_id=nid, content_id=nid * 10)
+        elif roll < 85 and p["broadcasts"]:
+            bid = 2 + d.below(p["broadcasts"])
+            rec.update(broadcast_id=bid, action_id=bid * 100 + 1, trigger_event_id=d.below(1 << 20))
+        elif p["transactional_messages"]:
+            tid = 1 + d.below(p["transactional_messages"])
+            rec.update(msg_template_id=tid, message_template_id=tid)
+        rec["message_template_id"] = rec["msg_template_id"]
+
+    def insert(self, n: int, now: int) -> list[int]:
+        with self._lock:
+            start = self.count
+            last = self._inserted[-1] if self._inserted else now
+            self._inserted.extend([max(now, last)] * n)
+            return list(range(start, start + n))
+
+    def update(self, n: int, now: int) -> list[int]:
+        """Deliveries have no updated_at; an update records a new open (metrics.opened) at `now`."""
+        with self._lock:
+            self._mutations += 1
+            d = Draw(self.ctx.seed, _SALT, 99, self._mutations)
+            picked: list[int] = []
+            while len(picked) < min(n, self.count):
+                i = d.below(self.count)
+                if i not in picked:
+                    picked.append(i)
+            for i in picked:
+                self._updates[i] = now
+            return picked

@@ -1,0 +1,246 @@
+"""People: identities, attributes and the search filter, all computed from the person's index.
+
+Identity quirks mirrored from the API:
+- ~10% of people are email-only (no ``id``): a search on ``id exists`` misses them, which is the classic way a
+  connector loses people; ~5% have an id but no email. People 0, 1, 2 are both, email-only, id-only.
+- ``cio_id`` is ``"3"`` + the 7-digit zero-padded index, so it is invertible and survives the API's habit of
+  sending it as an integer elsewhere (``int("30000012")`` prints back the same).
+- Attribute values are strings, including numbers and times (``"created_at": "1489014595"``).
+- The attributes endpoint returns even-indexed people wrapped (``{"customer": {...}}``, as documented) and
+  odd-indexed people flat (as seen in production).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from .tables import Ctx, Record
+from .util import DAY, ApiError, Draw, mix, salt
+
+ATTRIBUTE_NAMES = (
+    "created_at",
+    "first_name",
+    "last_name",
+    "plan",
+    "country",
+    "company",
+    "score",
+    "_last_emailed",
+    "cio_subscription_preferences",
+)
+FIRST = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim")
+LAST = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "Lee")
+PLANS = ("free", "pro", "enterprise")
+COUNTRIES = ("US", "FR", "DE", "BR", "JP", "IN")
+_EMAIL = re.compile(r"^person(\d+)@example\.com$")
+_SALT = salt("people")
+
+Identity = dict[str, "str | None"]
+Predicate = Callable[[int], bool]
+
+
+class People:
+    def __init__(self, ctx: Ctx, count: int) -> None:
+        self.ctx = ctx
+        self.base_count = count
+        self._count = count
+        self._born: dict[int, int] = {}
+        self._updates: dict[int, tuple[int, str]] = {}
+        self._lock = threading.Lock()
+        self._mutations = 0
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    # identities -----------------------------------------------------------------------------------------
+    def kind(self, i: int) -> int:
+        """0 = id and email, 1 = email-only, 2 = id-only (people 0, 1, 2 are one of each)."""
+        if i < 3:
+            return i
+        r = mix(self.ctx.seed, _SALT, i) % 100
+        return 1 if r < 10 else 2 if r < 15 else 0
+
+    def cio_id(self, i: int) -> str:
+        return f"3{i:07d}"
+
+    def identity(self, i: int) -> Identity:
+        k = self.kind(i)
+        return {
+            "id": None if k == 1 else str(i + 1),
+            "email": None if k == 2 else f"person{i + 1}@example.com",
+            "cio_id": self.cio_id(i),
+        }
+
+    def index_of(self, value: str, id_type: str) -> int | None:
+        i: int | None = None
+        if id_type == "cio_id":
+            v = value[4:] if value.startswith("cio_") else value
+            i = int(v[1:]) if len(v) >= 8 and v.isdigit() and v[0] == "3" else None
+        elif id_type == "id":
+            i = int(value) - 1 if value.isdigit() else None
+        elif id_type == "email":
+            m = _EMAIL.match(value)
+            i = int(m.group(1)) - 1 if m else None
+        if i is None or not 0 <= i < self._count:
+            return None
+        if id_type == "cio_id":
+            return i if self.cio_id(i) == (value[4:] if value.startswith("cio_") else value) else None
+        return i if self.identity(i)[id_type] == value else None
+
+    # attributes -----------------------------------------------------------------------------------------
+    def custom_attributes(self, i: int) -> tuple[dict[str, str], dict[str, int]]:
+        d = Draw(self.ctx.seed, _SALT, i, 1)
+        born = self._born.get(i)
+        created = born if born is not None else self.ctx.anchor - 60 - d.between(DAY, 900 * DAY)
+        attrs: dict[str, str] = {}
+        if d.chance(0.95) or born is not None:
+            attrs["created_at"] = str(created)
+        if d.chance(0.9):
+            attrs["first_name"] = d.choice(FIRST)
+        if d.chance(0.8):
+            attrs["last_name"] = d.choice(LAST)
+        if d.chance(0.7):
+            attrs["plan"] = d.choice(PLANS)
+        if d.chance(0.6):
+            attrs["country"] = d.choice(COUNTRIES)
+        if d.chance(0.4):
+            attrs["company"] = f"Company {d.below(50)}"
+        if d.chance(0.5):
+            attrs["score"] = str(d.below(100))
+        if d.chance(0.5):
+            attrs["_last_emailed"] = str(created + d.below(self.ctx.anchor - created))
+        if d.chance(0.2):
+            attrs["cio_subscription_preferences"] = '{"topics":{"topic_1":true}}'
+        stamps = {name: created + d.below(DAY) for name in attrs}
+        update = self._updates.get(i)
+        if update is not None:
+            attrs["plan"] = update[1]
+            stamps["plan"] = update[0]
+        return attrs, stamps
+
+    def record(self, i: int) -> Record:
+        ident = self.identity(i)
+        custom, stamps = self.custom_attributes(i)
+        attributes: dict[str, Any] = {k: v for k, v in ident.items() if v is not None}
+        attributes.update(custom)
+        first = min(stamps.values(), default=self.ctx.anchor - DAY)
+        timestamps = {k: first for k in ident if ident[k] is not None}
+        timestamps.update(stamps)
+        d = Draw(self.ctx.seed, _SALT, i, 2)
+        devices = []
+        if d.chance(0.2):
+            for j in range(1 + d.below(2)):
+                platform = d.choice(("ios", "android"))
+                devices.append(
+                    {
+                        "id": f"dev{i:x}{j}{d.below(1 << 32):08x}",
+                        "last_used": first + d.below(self.ctx.anchor - first),
+                        "platform": platform,
+                        "attributes": {
+                            "device_os": "17.2" if platform == "ios" else "14",
+                            "device_model": "iPhone15,2" if platform == "ios" else "Pixel 8",
+                            "app_version": f"1.{d.below(9)}.0",
+                            "cio_sdk_version": "3.1.0",
+                            "_last_status": "bounced" if d.chance(0.1) else "",
+                            "device_locale": "en-US",
+                            "push_enabled": "true" if d.chance(0.7) else "false",
+                        },
+                    }
+                )
+        rec: Record = {
+            "id": ident["id"],
+            "identifiers": ident,
+            "attributes": attributes,
+            "timestamps": timestamps,
+            "unsubscribed": d.chance(0.05),
+            "devices": devices,
+        }
+        if ident["id"] is None:
+            del rec["id"]  # email-only people come back without a top-level id at all
+        return rec
+
+    def wrapped(self, i: int) -> bool:
+        return i % 2 == 0
+
+    # membership and filters --------------------------------------------------------------------------------
+    def in_segment(self, segment_id: int, i: int) -> bool:
+        # The first segment (id 7) holds most people, so its membership always spans several pages.
+        share = 85 if segment_id == 7 else 20 + mix(self.ctx.seed, _SALT, segment_id) % 60
+        return mix(self.ctx.seed, _SALT, segment_id, i) % 100 < share
+
+    def compile(self, node: Any, segment_exists: Callable[[int], bool]) -> Predicate:
+        if not isinstance(node, dict) or len(node) != 1:
+            raise ApiError(
+                400, "filter must be an object with exactly one of and, or, not, segment, attribute"
+            )
+        ((op, arg),) = node.items()
+        if op in ("and", "or"):
+            if not isinstance(arg, list):
+                raise ApiError(400, f"filter '{op}' takes a list")
+            parts = [self.compile(n, segment_exists) for n in arg]
+            if op == "and":
+                return lambda i: all(p(i) for p in parts)
+            return lambda i: any(p(i) for p in parts)
+        if op == "not":
+            inner = self.compile(arg, segment_exists)
+            return lambda i: not inner(i)
+        if op == "segment":
+            if not isinstance(arg, dict) or not isinstance(arg.get("id"), int):
+                raise ApiError(400, "filter 'segment' takes {\"id\": <int>}")
+            sid = arg["id"]
+            if not segment_exists(sid):
+                return lambda i: False
+            return lambda i: self.in_segment(sid, i)
+        if op == "attribute":
+            return self._attribute(arg)
+        raise ApiError(400, f"unknown filter operator {op!r}")
+
+    def _attribute(self, arg: Any) -> Predicate:
+        if not isinstance(arg, dict) or not isinstance(arg.get("field"), str):
+            raise ApiError(400, "filter 'attribute' takes {field, operator, value}")
+        field, operator = arg["field"], arg.get("operator")
+        if operator not in ("eq", "exists"):
+            raise ApiError(400, f"unsupported attribute operator {operator!r}")
+        if operator == "eq" and "value" not in arg:
+            raise ApiError(400, "operator 'eq' needs a value")
+        wanted = str(arg.get("value"))
+
+        if field in ("id", "email", "cio_id"):
+
+            def get(i: int) -> str | None:
+                return self.identity(i)[field]
+        else:
+
+            def get(i: int) -> str | None:
+                return self.custom_attributes(i)[0].get(field)
+
+        if operator == "exists":
+            return lambda i: get(i) not in (None, "")
+        return lambda i: get(i) == wanted
+
+    # mutations -------------------------------------------------------------------------------------------
+    def insert(self, n: int, now: int) -> list[int]:
+        with self._lock:
+            start = self._count
+            for i in range(start, start + n):
+                self._born[i] = now
+            self._count = start + n
+            return list(range(start, start + n))
+
+    def update(self, n: int, now: int) -> list[int]:
+        """People have no updated_at; an update changes `plan` and its timestamp, like an identify call."""
+        with self._lock:
+            self._mutations += 1
+            d = Draw(self.ctx.seed, _SALT, 99, self._mutations)
+            picked: list[int] = []
+            while len(picked) < min(n, self._count):
+                i = d.below(self._count)
+                if i not in picked:
+                    picked.append(i)
+            for i in picked:
+                self._updates[i] = (now, d.choice(PLANS))
+            return picked
