@@ -489,11 +489,14 @@ def test_cli_serves_until_interrupted() -> None:
     env = {**os.environ, "PYTHONPATH": str(root)}
     cmd = [sys.executable, "-m", "integration_tests.sandbox", "--port", "0", "--rps", "0"]
     cmd += ["--api-key", "demo"]
-    proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
-        base_url = line.split()[0].removeprefix("base_url=")
+        base_url = line.strip()
+        assert base_url.endswith("/v1")
         r = requests.get(f"{base_url}/campaigns", headers={"Authorization": "Bearer demo"}, timeout=5)
         assert r.status_code == 200 and r.json()["campaigns"]
     finally:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import threading
 
 from .data import SIZES
@@ -56,7 +57,13 @@ def main(argv: list[str] | None = None) -> None:
         forbidden_paths=args.forbidden,
     )
     sandbox.start()
-    print(f"base_url={sandbox.base_url} api_key={args.api_key} admin={sandbox.url}/_admin/stats", flush=True)
+    # stdout carries only the base_url, so scripts can read it with one readline().
+    print(sandbox.base_url, flush=True)
+    print(
+        f"api_key={args.api_key} admin={sandbox.url}/_admin/stats (Ctrl-C to stop)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         threading.Event().wait()
     except KeyboardInterrupt:

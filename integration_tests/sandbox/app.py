@@ -62,6 +62,8 @@ class App:
             return self.admin.handle(req)
         if req.path.startswith("/_downloads/"):
             return self._download(req)
+        if not req.path.startswith("/v1/"):
+            return json_response(404, error_body(404, f"not found: {req.path} (the API lives under /v1)"))
         return self._api(req)
 
     def _download(self, req: Req) -> Response:

@@ -140,7 +140,8 @@ class World:
             return {"keys": [self.people.cio_id(i) for i in picked], "cursor": now}
         name = "suppression:bounces" if stream == "eps_suppression" else stream
         table = self.tables.get(name)
-        if table is None or name == "ip_addresses":
+        # Activities are listed newest first by index, so an appended one would sit in the wrong place.
+        if table is None or name in ("ip_addresses", "activities"):
             raise ApiError(400, f"stream {stream!r} cannot be mutated")
         if op == "update" and table.cursor_field is None:
             raise ApiError(400, f"stream {stream!r} has no cursor field to update")
