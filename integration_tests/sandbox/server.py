@@ -26,6 +26,7 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # never wait for a "slow" fault or an idle keep-alive connection on stop
     allow_reuse_address = True
+    request_queue_size = 128  # the default backlog of 5 drops SYNs under a burst of new connections
 
     def __init__(self, address: tuple[str, int], app: App) -> None:
         self.app = app
@@ -140,7 +141,16 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class Sandbox:
-    """A Customer.io App API look-alike on loopback. See the package docstring for the knobs."""
+    """A Customer.io App API look-alike on loopback.
+
+    seed: all data and fault draws derive from it. size: "tiny" | "small" | "large" (see data.py);
+    people / deliveries override the size's counts. api_key: the only Bearer token accepted.
+    requests_per_second: per-key sliding 1-second window, 0 = unlimited. latency_ms: added to every API
+    answer. faults: a Faults of per-request probabilities. page_size_cap: lowers every documented page cap
+    (None = the size's default, 3 at tiny; 0 = no extra cap). now: fix the data's "now" (unix seconds) to make
+    timestamps reproducible too. forbidden_paths: path prefixes answered with 403. export_ready_after_*:
+    when a customer export turns done. All knobs but seed/size/counts can change later via configure().
+    """
 
     def __init__(
         self,
