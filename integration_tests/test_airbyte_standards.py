@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from airbyte_cdk.test.standard_tests import SourceTestSuiteBase
-from airbyte_cdk.test.standard_tests import docker_base
+from airbyte_cdk.test.standard_tests import SourceTestSuiteBase, docker_base
 
 from integration_tests.sandbox import SANDBOX_API_KEY, Sandbox
 from source_customerio import SourceCustomerio
