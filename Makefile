@@ -4,6 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
 
+# Image tests run against an already-built image (`make image`, then CONNECTOR_IMAGE=source-customerio:dev);
+# without one they are deselected, unless REQUIRE_IMAGE_TESTS=1 (CI), which then fails.
+CONNECTOR_IMAGE ?=
+PYTEST_IMAGE_ARGS := $(if $(CONNECTOR_IMAGE),--connector-image=$(CONNECTOR_IMAGE),-m "not image_tests")
+
 .PHONY: install lint test test-unit test-integration image base-image demo bench bench-smoke sandbox clean
 
 $(PY):
@@ -19,13 +24,15 @@ lint: install  ## ruff (lint and format) and mypy
 	$(BIN)/mypy
 
 test: lint  ## everything CI runs: lint, type checks, unit, integration and image tests
-	$(BIN)/pytest -q -p no:cacheprovider
+	@if [ "$${REQUIRE_IMAGE_TESTS:-}" = 1 ] && [ -z "$(CONNECTOR_IMAGE)" ]; then \
+		echo "REQUIRE_IMAGE_TESTS=1 needs CONNECTOR_IMAGE (run: make image)"; exit 1; fi
+	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_IMAGE_ARGS)
 
 test-unit: install
-	$(BIN)/pytest -q unit_tests
+	$(BIN)/pytest -q unit_tests -m "not image_tests"
 
 test-integration: install
-	$(BIN)/pytest -q integration_tests
+	$(BIN)/pytest -q integration_tests $(PYTEST_IMAGE_ARGS)
 
 base-image:  ## a Debian bookworm base with python3, for networks that reach no image registry
 	bash scripts/build-offline-base-image.sh
