@@ -9,6 +9,8 @@ not JSON (a proxy's HTML page, a body cut off mid-way), which is retried like a 
 from __future__ import annotations
 
 import logging
+import os
+import re
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,12 +25,21 @@ from airbyte_cdk.sources.streams.http.error_handlers import (
     ResponseAction,
 )
 from airbyte_cdk.sources.streams.http.error_handlers.default_error_mapping import DEFAULT_ERROR_MAPPING
+from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets
 
 from source_customerio.http.budget import _retry_after_seconds
 
 PAYLOAD_ATTRIBUTE = "_customerio_payload"
 MAX_RETRIES = 8
 MAX_BACKOFF_SECONDS = 60.0
+# A factor in [0, 1] on the exponential waits (never on a server's Retry-After), for tests and
+# benchmarks that drive the retry bound in seconds rather than minutes. Unset in production.
+BACKOFF_SCALE_ENV = "SOURCE_CUSTOMERIO_BACKOFF_SCALE"
+# A zero wait would hand the retry to the CDK's own exponential schedule: keep a small positive one.
+MIN_BACKOFF_SECONDS = 0.01
+
+# GET /v1/exports/{id}/download answers {"url": <signed link>}.
+SIGNED_LINK_ENDPOINT = re.compile(r"/exports/[^/]+/download/?$")
 
 UNAUTHORIZED = (
     "Customer.io rejected the API key (401). Check that it is an App API key (Account Settings > API "
@@ -92,10 +103,28 @@ class CustomerioErrorHandler(HttpStatusErrorHandler):
 def _decode_payload(response: requests.Response) -> bool:
     """Parse the body once, here, and keep it on the response for the stream to use."""
     try:
-        setattr(response, PAYLOAD_ATTRIBUTE, orjson.loads(response.content))
+        payload = orjson.loads(response.content)
     except (orjson.JSONDecodeError, requests.RequestException):
         return False
+    setattr(response, PAYLOAD_ATTRIBUTE, payload)
+    _hide_signed_link(response, payload)
     return True
+
+
+def _hide_signed_link(response: requests.Response, payload: Any) -> None:
+    """A customer export's download link is signed: whoever holds it can read every person in the
+    workspace for 15 minutes. Hand it to the CDK's secret filter before anything can log it (the
+    CDK logs response bodies in debug mode, after consulting this handler)."""
+    request_url = getattr(response.request, "url", None) or response.url
+    if not SIGNED_LINK_ENDPOINT.search(urlsplit(request_url or "").path) or not isinstance(payload, dict):
+        return
+    link = payload.get("url")
+    if not isinstance(link, str) or not link:
+        return
+    parts = urlsplit(link)
+    for secret in (link, parts.query, parts.path if len(parts.path) > 1 else ""):
+        if secret:
+            add_to_secrets(secret)
 
 
 def payload_of(response: requests.Response) -> Any:
@@ -113,6 +142,7 @@ class RetryAfterBackoff(BackoffStrategy):
     def __init__(self, base_seconds: float = 1.0, cap_seconds: float = MAX_BACKOFF_SECONDS) -> None:
         self.base_seconds = base_seconds
         self.cap_seconds = cap_seconds
+        self.scale = backoff_scale()
 
     def backoff_time(
         self,
@@ -123,4 +153,15 @@ class RetryAfterBackoff(BackoffStrategy):
             retry_after = _retry_after_seconds(response_or_exception)
             if retry_after is not None:
                 return min(retry_after, self.cap_seconds * 5)
-        return min(self.base_seconds * 2 ** max(0, attempt_count - 1), self.cap_seconds)
+        wait = min(self.base_seconds * 2 ** max(0, attempt_count - 1), self.cap_seconds) * self.scale
+        return max(wait, MIN_BACKOFF_SECONDS)
+
+
+def backoff_scale() -> float:
+    """The factor set by SOURCE_CUSTOMERIO_BACKOFF_SCALE, clamped to [0, 1]; 1 when unset or unreadable."""
+    raw = os.environ.get(BACKOFF_SCALE_ENV, "").strip()
+    try:
+        value = float(raw) if raw else 1.0
+    except ValueError:
+        return 1.0
+    return min(max(value, 0.0), 1.0) if value == value else 1.0
