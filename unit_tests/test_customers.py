@@ -1,0 +1,207 @@
+"""Customers: search everyone 1,000 identifiers a page, hydrate 100 a request, resume per search page."""
+
+from __future__ import annotations
+
+import pytest
+from airbyte_cdk.models import Level
+
+from unit_tests.builders import (
+    US,
+    ConfigBuilder,
+    calls_to,
+    error_traces,
+    identifier,
+    log_lines,
+    person,
+    query,
+    read_stream,
+    records_of,
+    state,
+    states_of,
+)
+
+COMPLETE = {"__ab_full_refresh_sync_complete": True}
+
+
+def search_pages(pages: dict[str | None, tuple[list[dict], str | None]]):
+    """A search callback: `pages[start] = (identifiers, next)`; the first page has start None."""
+
+    def answer(request, context):
+        identifiers, following = pages[query(request).get("start")]
+        body = {"identifiers": identifiers, "ids": [i.get("id") for i in identifiers]}
+        if following is not None:
+            body["next"] = following
+        return body
+
+    return answer
+
+
+def hydrate(people_for=None):
+    """A hydration callback: `people_for(cio_id)` gives the person (default: one with id and email)."""
+
+    def answer(request, context):
+        make = people_for or (
+            lambda c: person(c, id=f"id-{c}", email=f"{c}@example.com", wrapped=int(c) % 2 == 0)
+        )
+        return {"customers": [p for p in (make(c) for c in request.json()["ids"]) if p is not None]}
+
+    return answer
+
+
+def mock_people(requests_mock, pages, people_for=None) -> None:
+    requests_mock.post(f"{US}/customers", json=search_pages(pages))
+    requests_mock.post(f"{US}/customers/attributes", json=hydrate(people_for))
+
+
+def people(first: int, count: int) -> list[dict]:
+    return [identifier(str(n), f"id-{n}", f"{n}@example.com") for n in range(first, first + count)]
+
+
+def checkpoints(output) -> list[dict]:
+    """The customers states in order, without the CDK's repeat of the final state."""
+    states = states_of(output, "customers")
+    return [s for n, s in enumerate(states) if n == 0 or s != states[n - 1]]
+
+
+def read_customers(saved=None, method="search"):
+    config = ConfigBuilder().with_(customers_method=method).build()
+    return read_stream(config, "customers", state=state("customers", saved) if saved else None)
+
+
+def test_search_asks_1000_with_a_filter_matching_anyone(requests_mock):
+    mock_people(requests_mock, {None: (people(1, 3), None)})
+    read_customers()
+    [search] = calls_to(requests_mock, "/v1/customers", "POST")
+    assert query(search) == {"limit": "1000"}
+    conditions = search.json()["filter"]["or"]
+    assert {c["attribute"]["field"] for c in conditions} == {"cio_id", "id", "email"}
+    assert all(c["attribute"]["operator"] == "exists" for c in conditions)
+
+
+def test_every_person_is_hydrated_once_by_cio_id_at_most_100_a_request(requests_mock):
+    mock_people(requests_mock, {None: (people(1, 250), "Tok2"), "Tok2": (people(251, 30), None)})
+    output = read_customers()
+    hydrations = calls_to(requests_mock, "/v1/customers/attributes", "POST")
+    assert all(query(h) == {"id_type": "cio_id"} for h in hydrations)
+    batches = [h.json()["ids"] for h in hydrations]
+    assert all(len(b) <= 100 for b in batches)
+    assert sorted(len(b) for b in batches) == [30, 50, 100, 100]
+    hydrated = [cio_id for b in batches for cio_id in b]
+    assert sorted(hydrated, key=int) == [str(n) for n in range(1, 281)]
+    assert sorted((r["cio_id"] for r in records_of(output)), key=int) == [str(n) for n in range(1, 281)]
+    searches = [query(s) for s in calls_to(requests_mock, "/v1/customers", "POST")]
+    assert searches == [{"limit": "1000"}, {"limit": "1000", "start": "Tok2"}]
+
+
+def test_wrapped_and_flat_people_become_the_same_flat_records(requests_mock):
+    mock_people(requests_mock, {None: (people(1, 2), None)})
+    records = sorted(records_of(read_customers()), key=lambda r: r["cio_id"])
+    assert [(r["cio_id"], r["id"], r["email"]) for r in records] == [
+        ("1", "id-1", "1@example.com"),
+        ("2", "id-2", "2@example.com"),
+    ]
+    assert all("customer" not in r for r in records)
+    assert records[0]["attributes"] == records[1]["attributes"] | {
+        "cio_id": "1",
+        "email": "1@example.com",
+        "id": "id-1",
+    }
+
+
+@pytest.mark.parametrize("wrapped", [False, True])
+def test_an_email_only_person_is_kept_with_a_null_id(wrapped, requests_mock):
+    mock_people(
+        requests_mock,
+        {None: ([identifier("77", None, "solo@example.com")], None)},
+        lambda c: person(int(c), id=None, email="solo@example.com", wrapped=wrapped),
+    )
+    [record] = records_of(read_customers())
+    assert record["cio_id"] == "77"
+    assert record.get("id") is None
+    assert record["email"] == "solo@example.com"
+
+
+def test_identifiers_come_from_attributes_when_the_person_has_no_identifiers(requests_mock):
+    def bare(c):
+        return {"customer": {"attributes": {"cio_id": int(c), "id": "p9", "email": "p9@example.com"}}}
+
+    mock_people(requests_mock, {None: (people(9, 1), None)}, bare)
+    [record] = records_of(read_customers())
+    assert (record["cio_id"], record["id"], record["email"]) == ("9", "p9", "p9@example.com")
+
+
+def test_a_person_without_cio_id_is_dropped(requests_mock):
+    mock_people(
+        requests_mock, {None: (people(1, 2), None)}, lambda c: person(c) if c == "1" else {"id": "nobody"}
+    )
+    assert [r["cio_id"] for r in records_of(read_customers())] == ["1"]
+
+
+def test_identifiers_without_cio_id_are_not_hydrated(requests_mock):
+    mock_people(requests_mock, {None: ([identifier("5"), {"id": "x", "email": None}, identifier("")], None)})
+    read_customers()
+    [hydration] = calls_to(requests_mock, "/v1/customers/attributes", "POST")
+    assert hydration.json() == {"ids": ["5"]}
+
+
+def test_state_after_each_search_page_then_complete(requests_mock):
+    pages = {None: (people(1, 3), "Tok2"), "Tok2": (people(4, 3), "Tok3"), "Tok3": (people(7, 1), None)}
+    mock_people(requests_mock, pages)
+    output = read_customers()
+    assert checkpoints(output) == [{"search_start": "Tok2"}, {"search_start": "Tok3"}, COMPLETE]
+    assert len(records_of(output)) == 7
+
+
+def test_a_page_with_a_next_but_no_people_ends_the_search(requests_mock):
+    mock_people(requests_mock, {None: (people(1, 2), "Tok2"), "Tok2": ([], "Tok3")})
+    output = read_customers()
+    assert states_of(output, "customers")[-1] == COMPLETE
+    assert len(calls_to(requests_mock, "/v1/customers", "POST")) == 2
+
+
+def test_a_read_with_state_resumes_at_the_saved_search_page(requests_mock):
+    mock_people(requests_mock, {"tok2": (people(501, 2), None)})
+    output = read_customers({"search_start": "tok2"})
+    searches = calls_to(requests_mock, "/v1/customers", "POST")
+    assert [query(s) for s in searches] == [{"limit": "1000", "start": "tok2"}]
+    assert sorted(r["cio_id"] for r in records_of(output)) == ["501", "502"]
+    assert states_of(output, "customers")[-1] == COMPLETE
+
+
+def test_an_empty_workspace_reads_nothing_and_completes(requests_mock):
+    mock_people(requests_mock, {None: ([], None)})
+    output = read_customers()
+    assert records_of(output) == []
+    assert calls_to(requests_mock, "/v1/customers/attributes") == []
+    assert checkpoints(output) == [COMPLETE]
+
+
+def test_a_403_on_search_skips_the_stream_and_completes(requests_mock):
+    requests_mock.post(f"{US}/customers", status_code=403, json={"meta": {"error": "no people scope"}})
+    output = read_customers()
+    assert error_traces(output) == []
+    assert records_of(output) == []
+    assert states_of(output, "customers")[-1] == COMPLETE
+    assert any("'customers' skipped" in line for line in log_lines(output, Level.WARN))
+
+
+def test_auto_hydrates_a_workspace_that_fits_one_search_page(requests_mock):
+    mock_people(requests_mock, {None: (people(1, 3), None)})
+    output = read_customers(method="auto")
+    assert len(records_of(output)) == 3
+    assert len(calls_to(requests_mock, "/v1/customers", "POST")) == 1
+    assert calls_to(requests_mock, "/v1/exports/customers") == []
+
+
+def test_auto_switches_to_an_export_when_there_is_a_second_search_page(requests_mock):
+    mock_people(requests_mock, {None: (people(1, 1000), "Tok2")})
+    requests_mock.post(f"{US}/exports/customers", json={"export": {"id": 8}})
+    requests_mock.get(f"{US}/exports/8", json={"export": {"id": 8, "status": "done"}})
+    requests_mock.get(f"{US}/exports/8/download", json={"url": "https://files.example.com/8.csv"})
+    requests_mock.get(
+        "https://files.example.com/8.csv", text="cio_id,email\n1,a@example.com\n2,b@example.com\n"
+    )
+    output = read_customers(method="auto")
+    assert [r["cio_id"] for r in records_of(output)] == ["1", "2"]
+    assert calls_to(requests_mock, "/v1/customers/attributes") == []
+    assert checkpoints(output)[-1] == COMPLETE

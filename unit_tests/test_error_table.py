@@ -1,0 +1,199 @@
+"""Each row of the error table, as a sync sees it: fail, skip, or retry and go on."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import requests
+from airbyte_cdk.models import AirbyteStreamStatus, FailureType, Level
+from airbyte_cdk.sources.streams.http.error_handlers import ResponseAction
+
+from source_customerio.http.error_table import (
+    MAX_RETRIES,
+    CustomerioErrorHandler,
+    RetryAfterBackoff,
+)
+from unit_tests.builders import (
+    US,
+    ConfigBuilder,
+    campaign,
+    error_traces,
+    log_lines,
+    page,
+    read_stream,
+    records_of,
+    segment,
+)
+
+CAMPAIGNS = page("campaigns", [campaign(1), campaign(2)])
+OK = {"json": CAMPAIGNS}
+
+
+def read_campaigns(**kwargs):
+    return read_stream(ConfigBuilder().build(), "campaigns", **kwargs)
+
+
+def assert_campaigns_read(output) -> None:
+    assert [r["id"] for r in records_of(output, "campaigns")] == [1, 2]
+    assert error_traces(output) == []
+
+
+def test_401_fails_the_sync_as_a_config_error_without_retrying(requests_mock):
+    requests_mock.get(f"{US}/campaigns", status_code=401, json={"meta": {"error": "Unauthorized"}})
+    output = read_campaigns(expect_error=True)
+    errors = error_traces(output)
+    assert errors and errors[0].failure_type == FailureType.config_error
+    assert "App API key" in errors[0].message and "region" in errors[0].message
+    assert len(requests_mock.request_history) == 1
+
+
+def test_403_skips_that_stream_with_a_warning_and_the_sync_goes_on(requests_mock):
+    requests_mock.get(
+        f"{US}/segments", status_code=403, json={"errors": [{"detail": "key lacks the segments scope"}]}
+    )
+    requests_mock.get(f"{US}/campaigns", json=CAMPAIGNS)
+    output = read_stream(ConfigBuilder().build(), ["segments", "campaigns"])
+    assert_campaigns_read(output)
+    assert records_of(output, "segments") == []
+    warnings = [line for line in log_lines(output, Level.WARN) if "'segments'" in line]
+    assert len(warnings) == 1
+    assert "GET /segments" in warnings[0] and "key lacks the segments scope" in warnings[0]
+    assert output.get_stream_statuses("segments")[-1] == AirbyteStreamStatus.COMPLETE
+    assert len([r for r in requests_mock.request_history if r.path == "/v1/segments"]) == 1
+
+
+def test_404_on_an_endpoint_that_must_exist_names_it(requests_mock):
+    requests_mock.get(f"{US}/campaigns", status_code=404)
+    output = read_campaigns(expect_error=True)
+    errors = [e for e in error_traces(output) if e.stream_descriptor]
+    assert errors and errors[0].failure_type == FailureType.transient_error
+    assert errors[0].stream_descriptor.name == "campaigns"
+    assert "/v1/campaigns" in errors[0].message and "404" in errors[0].message
+    assert len(requests_mock.request_history) == 1
+
+
+def test_404_on_one_stream_does_not_stop_the_others(requests_mock):
+    requests_mock.get(f"{US}/campaigns", status_code=404)
+    requests_mock.get(f"{US}/segments", json=page("segments", [segment(5)]))
+    output = read_stream(ConfigBuilder().build(), ["campaigns", "segments"], expect_error=True)
+    assert [r["id"] for r in records_of(output, "segments")] == [5]
+
+
+def test_429_with_retry_after_waits_what_it_asks_then_succeeds(requests_mock, retry_sleeps):
+    requests_mock.get(
+        f"{US}/campaigns", [{"status_code": 429, "headers": {"Retry-After": "7"}}, {"status_code": 429}, OK]
+    )
+    output = read_campaigns()
+    assert_campaigns_read(output)
+    assert len(requests_mock.request_history) == 3
+    # The CDK adds one second to each wait; without Retry-After, attempt 2 backs off 2 s.
+    assert retry_sleeps.calls == [8, 3]
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408, 520])
+def test_server_errors_and_timeouts_are_retried_then_succeed(status, requests_mock, retry_sleeps):
+    requests_mock.get(f"{US}/campaigns", [{"status_code": status}, {"status_code": status}, OK])
+    assert_campaigns_read(read_campaigns())
+    assert len(requests_mock.request_history) == 3
+    assert retry_sleeps.calls == [2, 3]  # 1 s then 2 s of backoff, plus the CDK's second
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        requests.exceptions.ConnectionError,
+        requests.exceptions.ReadTimeout,
+        requests.exceptions.ConnectTimeout,
+        requests.exceptions.SSLError,
+        requests.exceptions.ChunkedEncodingError,
+    ],
+)
+def test_network_errors_are_retried_then_succeed(error, requests_mock):
+    requests_mock.get(f"{US}/campaigns", [{"exc": error}, OK])
+    assert_campaigns_read(read_campaigns())
+    assert len(requests_mock.request_history) == 2
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"<html><body>502 Bad Gateway</body></html>",
+        b'{"campaigns": [{"id": 1, "name": "cut',
+        b"",
+    ],
+)
+def test_a_200_that_is_not_json_is_retried_then_succeeds(body, requests_mock):
+    requests_mock.get(f"{US}/campaigns", [{"content": body, "headers": {"Content-Type": "text/html"}}, OK])
+    output = read_campaigns()
+    assert_campaigns_read(output)
+    assert len(requests_mock.request_history) == 2
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [{"status_code": 503}, {"status_code": 429}, {"exc": requests.exceptions.ConnectionError}],
+)
+def test_exhausted_retries_are_a_transient_error_naming_stream_and_endpoint(answer, requests_mock):
+    requests_mock.get(f"{US}/campaigns", **answer)
+    output = read_campaigns(expect_error=True)
+    errors = [e for e in error_traces(output) if e.failure_type == FailureType.transient_error]
+    assert errors, [e.message for e in error_traces(output)]
+    assert errors[0].stream_descriptor.name == "campaigns"
+    assert "'campaigns'" in errors[0].message
+    assert "GET /campaigns" in errors[0].message
+    assert len(requests_mock.request_history) == MAX_RETRIES + 1
+    assert output.records == []
+
+
+def test_a_failure_after_other_streams_keeps_their_records(requests_mock):
+    requests_mock.get(f"{US}/segments", json=page("segments", [segment(5)]))
+    requests_mock.get(f"{US}/campaigns", status_code=500)
+    output = read_stream(ConfigBuilder().build(), ["segments", "campaigns"], expect_error=True)
+    assert [r["id"] for r in records_of(output, "segments")] == [5]
+    assert output.get_stream_statuses("segments")[-1] == AirbyteStreamStatus.COMPLETE
+    assert output.get_stream_statuses("campaigns")[-1] == AirbyteStreamStatus.INCOMPLETE
+
+
+# -- the handler and the backoff, directly ------------------------------------------------------
+
+
+def response(status: int, body: bytes = b"{}", headers: dict | None = None) -> requests.Response:
+    answer = requests.Response()
+    answer.status_code = status
+    answer._content = body
+    answer.headers.update(headers or {})
+    answer.request = requests.Request("GET", f"{US}/campaigns").prepare()
+    return answer
+
+
+@pytest.mark.parametrize(
+    ("status", "action"),
+    [
+        (200, ResponseAction.SUCCESS),
+        (401, ResponseAction.FAIL),
+        (403, ResponseAction.IGNORE),
+        (404, ResponseAction.IGNORE),
+        (408, ResponseAction.RETRY),
+        (429, ResponseAction.RATE_LIMITED),
+        (500, ResponseAction.RETRY),
+        (599, ResponseAction.RETRY),
+    ],
+)
+def test_the_table_rows(status, action):
+    handler = CustomerioErrorHandler(logger=logging.getLogger("test"))
+    assert handler.interpret_response(response(status)).response_action == action
+
+
+@pytest.mark.parametrize(
+    ("retry_after", "attempt", "expected"),
+    [("7", 1, 7), ("0", 3, 0), ("9999", 1, 300), (None, 1, 1), (None, 3, 4), (None, 12, 60), ("soon", 2, 2)],
+)
+def test_backoff(retry_after, attempt, expected):
+    headers = {"Retry-After": retry_after} if retry_after is not None else {}
+    assert RetryAfterBackoff().backoff_time(response(429, headers=headers), attempt) == expected
+
+
+def test_backoff_after_a_network_error_is_exponential():
+    error = requests.exceptions.ConnectionError()
+    assert [RetryAfterBackoff().backoff_time(error, n) for n in (1, 2, 3)] == [1, 2, 4]

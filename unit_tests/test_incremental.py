@@ -1,0 +1,156 @@
+"""Client-side incremental lists: the whole list is read, old records are dropped, state is the max cursor."""
+
+from __future__ import annotations
+
+import pytest
+from airbyte_cdk.models import Level, SyncMode
+
+from unit_tests.builders import (
+    ENDPOINTS,
+    US,
+    ConfigBuilder,
+    broadcast,
+    campaign,
+    collection,
+    error_traces,
+    export,
+    log_lines,
+    newsletter,
+    read_stream,
+    records_of,
+    segment,
+    snippet,
+    state,
+    states_of,
+    transactional_message,
+)
+
+T = 1_734_000_000  # the saved cursor: 2024-12-12T10:40:00Z
+HOUR = 3600
+
+# stream -> (cursor field, factory(n, cursor) -> record); the factory's n becomes the primary key
+STREAMS = {
+    "broadcasts": ("updated", broadcast),
+    "transactional_messages": ("updated_at", transactional_message),
+    "campaigns": ("updated", campaign),
+    "newsletters": ("updated", newsletter),
+    "segments": ("updated_at", segment),
+    "exports": ("updated_at", export),
+    "snippets": ("updated_at", lambda n, at: snippet(f"s{n}", at)),
+    "collections": ("updated_at", collection),
+}
+
+
+def serve(requests_mock, stream: str, cursors: list) -> None:
+    """The stream's endpoint lists one record per cursor value; record n has cursor cursors[n]."""
+    method, path, key, _ = ENDPOINTS[stream]
+    factory = STREAMS[stream][1]
+    requests_mock.register_uri(
+        method, f"{US}/{path}", json={key: [factory(n, c) for n, c in enumerate(cursors)]}
+    )
+
+
+def kept(output, stream: str) -> list[int]:
+    """Positions (in the served list) of the records emitted."""
+    field = ENDPOINTS[stream][3][0]
+    return [int(str(r[field]).lstrip("s")) for r in records_of(output, stream)]
+
+
+def incremental(stream: str, saved, config=None):
+    config = config or ConfigBuilder().build()
+    cursor = STREAMS[stream][0]
+    return read_stream(config, stream, SyncMode.incremental, state=state(stream, {cursor: saved}))
+
+
+@pytest.mark.parametrize("stream", STREAMS)
+def test_records_older_than_state_minus_lookback_are_dropped(stream, requests_mock):
+    serve(requests_mock, stream, [T - HOUR - 1, T - HOUR, T - 1, T + 50, T + 10])
+    output = incremental(stream, T)
+    assert kept(output, stream) == [1, 2, 3, 4]
+    assert states_of(output, stream)[-1] == {STREAMS[stream][0]: T + 50}
+    assert error_traces(output) == []
+
+
+@pytest.mark.parametrize(("minutes", "expected"), [(0, [2, 3]), (1, [1, 2, 3]), (120, [0, 1, 2, 3])])
+def test_lookback_window_is_configurable(minutes, expected, requests_mock):
+    serve(requests_mock, "campaigns", [T - 2 * HOUR, T - 60, T, T + 1])
+    output = incremental("campaigns", T, ConfigBuilder().with_(lookback_window_minutes=minutes).build())
+    assert kept(output, "campaigns") == expected
+
+
+@pytest.mark.parametrize("mode", [SyncMode.full_refresh, SyncMode.incremental])
+def test_start_date_filters_too(mode, requests_mock):
+    start = 1_733_011_200  # 2024-12-01
+    serve(requests_mock, "snippets", [start - 1, start, start + 1])
+    config = ConfigBuilder().with_start_date("2024-12-01").build()
+    output = read_stream(config, "snippets", mode)
+    assert kept(output, "snippets") == [1, 2]
+    assert states_of(output, "snippets")[-1] == {"updated_at": start + 1}
+
+
+def test_the_later_of_start_date_and_state_wins(requests_mock):
+    serve(requests_mock, "campaigns", [T - HOUR, T + 1 * 86_400 - 1, T + 1 * 86_400 + 1])
+    config = ConfigBuilder().with_start_date("2024-12-13T10:40:00Z").build()  # T + 1 day
+    assert kept(incremental("campaigns", T, config), "campaigns") == [2]
+
+
+def test_full_refresh_reads_everything_whatever_the_state(requests_mock):
+    serve(requests_mock, "campaigns", [T - 10 * HOUR, T + 1])
+    output = read_stream(
+        ConfigBuilder().build(), "campaigns", SyncMode.full_refresh, state=state("campaigns", {"updated": T})
+    )
+    assert kept(output, "campaigns") == [0, 1]
+
+
+def test_state_stays_when_nothing_newer_is_seen(requests_mock):
+    serve(requests_mock, "campaigns", [T - 10, T - 5])
+    output = incremental("campaigns", T)
+    assert kept(output, "campaigns") == [0, 1]
+    assert states_of(output, "campaigns")[-1] == {"updated": T}
+
+
+def test_state_is_emitted_once_the_list_is_read_whole(requests_mock):
+    serve(requests_mock, "campaigns", [T + 1, T + 3, T + 2])
+    output = incremental("campaigns", T)
+    assert states_of(output, "campaigns") == [{"updated": T + 3}]
+
+
+def test_string_cursors_are_compared_as_numbers(requests_mock):
+    serve(requests_mock, "campaigns", [str(T - 2 * HOUR), str(T + 7), T + 3])
+    output = incremental("campaigns", T)
+    assert kept(output, "campaigns") == [1, 2]
+    assert states_of(output, "campaigns")[-1] == {"updated": T + 7}
+
+
+def test_records_without_a_cursor_are_kept(requests_mock):
+    serve(requests_mock, "campaigns", [None, T + 1])
+    assert kept(incremental("campaigns", T), "campaigns") == [0, 1]
+
+
+@pytest.mark.parametrize(
+    ("saved", "why"), [("abc", "is not a unix timestamp"), (4_102_444_800, "is in the future")]
+)
+@pytest.mark.parametrize("stream", ["campaigns", "snippets"])
+def test_a_bad_state_is_ignored_with_a_warning_and_start_date_applies(stream, saved, why, requests_mock):
+    start = 1_733_011_200  # 2024-12-01
+    serve(requests_mock, stream, [start - 1, start + 5, T])
+    output = incremental(stream, saved, ConfigBuilder().with_start_date("2024-12-01").build())
+    assert error_traces(output) == []
+    assert kept(output, stream) == [1, 2]
+    warnings = [line for line in log_lines(output, Level.WARN) if f"'{stream}'" in line]
+    assert warnings and all(why in line and "start_date" in line for line in warnings)
+    assert states_of(output, stream)[-1] == {STREAMS[stream][0]: T}
+
+
+def test_a_bad_state_without_start_date_reads_everything(requests_mock):
+    serve(requests_mock, "campaigns", [1, T])
+    output = incremental("campaigns", "2024-12-01")
+    assert kept(output, "campaigns") == [0, 1]
+    assert states_of(output, "campaigns")[-1] == {"updated": T}
+
+
+def test_a_float_state_is_accepted(requests_mock):
+    serve(requests_mock, "campaigns", [T - HOUR - 1, T - HOUR])
+    output = incremental("campaigns", float(T) + 0.5)
+    assert kept(output, "campaigns") == [1]
+    assert log_lines(output, Level.WARN) == []

@@ -1,0 +1,215 @@
+"""Deliveries: creation-time windows of at most 180 days, from the start to now, with state per window."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from airbyte_cdk.models import FailureType, Level, SyncMode, Type
+from airbyte_cdk.test.entrypoint_wrapper import discover
+from jsonschema import Draft7Validator
+
+from source_customerio import SourceCustomerio
+from unit_tests.builders import (
+    US,
+    ConfigBuilder,
+    campaign,
+    delivery,
+    error_traces,
+    log_lines,
+    page,
+    query,
+    read_stream,
+    records_of,
+    state,
+    states_of,
+)
+from unit_tests.conftest import NOW
+
+DAY = 86_400
+SPAN = 180 * DAY - 1  # end_ts - start_ts of a full window (both bounds inclusive)
+JAN_1_2024 = 1_704_067_200
+JAN_1_2012 = 1_325_376_000
+WINDOWS_2024 = [
+    (JAN_1_2024, JAN_1_2024 + SPAN),
+    (JAN_1_2024 + SPAN + 1, JAN_1_2024 + 2 * SPAN + 1),
+    (JAN_1_2024 + 2 * SPAN + 2, NOW),
+]
+
+
+def by_window(pages: dict[int, list[dict]] | None = None):
+    """A /messages callback: `pages[start_ts]` is that window's list of answers, in `next` order.
+
+    A window without pages answers one delivery created at its start.
+    """
+    pages = pages or {}
+
+    def answer(request, context):
+        params = query(request)
+        start_ts = int(params["start_ts"])
+        window = pages.get(start_ts) or [page("messages", [delivery(f"d{start_ts}", start_ts)])]
+        position = int(params["start"].rsplit("-", 1)[1]) if "start" in params else 0
+        return window[position]
+
+    return answer
+
+
+def windows_asked(requests_mock) -> list[tuple[int, int]]:
+    firsts = [query(r) for r in requests_mock.request_history if "start=" not in r.url]
+    return sorted((int(q["start_ts"]), int(q["end_ts"])) for q in firsts)
+
+
+def read_messages(config=None, mode=SyncMode.full_refresh, saved=None, expect_error=False):
+    config = config or ConfigBuilder().with_start_date("2024-01-01").build()
+    stream_state = state("messages", saved) if saved is not None else None
+    return read_stream(config, "messages", mode, state=stream_state, expect_error=expect_error)
+
+
+def test_windows_walk_from_start_date_to_now_without_gaps_or_overlaps(requests_mock, frozen_now):
+    requests_mock.get(f"{US}/messages", json=by_window())
+    output = read_messages()
+    windows = windows_asked(requests_mock)
+    assert windows == WINDOWS_2024
+    for (_, end), (start, _) in itertools.pairwise(windows):
+        assert start == end + 1
+    assert all(end - start <= SPAN for start, end in windows)
+    assert all(query(r)["limit"] == "1000" for r in requests_mock.request_history)
+    assert [r["id"] for r in records_of(output)] == [f"d{start}" for start, _ in WINDOWS_2024]
+
+
+def test_without_start_date_the_walk_starts_in_2012(requests_mock, frozen_now):
+    requests_mock.get(f"{US}/messages", json=by_window())
+    read_messages(ConfigBuilder().build())
+    windows = windows_asked(requests_mock)
+    assert windows[0][0] == JAN_1_2012
+    assert windows[-1][1] == NOW
+    assert len(windows) == -(-(NOW - JAN_1_2012 + 1) // (SPAN + 1))
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(windows))
+
+
+def test_next_is_followed_within_a_window(requests_mock, frozen_now):
+    first = WINDOWS_2024[0][0]
+    pages = {
+        first: [
+            page("messages", [delivery("a1", first), delivery("a2", first + 1)], next="cur-1"),
+            page("messages", [delivery("a3", first + 2)], next="cur-2"),
+            page("messages", [delivery("a4", first + 3)], next=""),
+        ]
+    }
+    requests_mock.get(f"{US}/messages", json=by_window(pages))
+    output = read_messages()
+    assert [r["id"] for r in records_of(output)][:4] == ["a1", "a2", "a3", "a4"]
+    followed = [query(r) for r in requests_mock.request_history if "start=" in r.url]
+    assert sorted(q["start"] for q in followed) == ["cur-1", "cur-2"]
+    for q in followed:
+        assert (int(q["start_ts"]), int(q["end_ts"]), q["limit"]) == (*WINDOWS_2024[0], "1000")
+
+
+def test_a_state_follows_each_window_after_its_records(requests_mock, frozen_now):
+    requests_mock.get(f"{US}/messages", json=by_window())
+    output = read_messages()
+    assert states_of(output, "messages") == [{"created": end} for _, end in WINDOWS_2024]
+    sequence = [
+        ("record", m.record.data["id"])
+        if m.type == Type.RECORD
+        else ("state", m.state.stream.stream_state.created)
+        for m in output.records_and_state_messages
+    ]
+    expected = []
+    for start, end in WINDOWS_2024:
+        expected += [("record", f"d{start}"), ("state", end)]
+    assert sequence == expected
+
+
+@pytest.mark.parametrize(
+    ("lookback_days", "start_date", "first_start"),
+    [
+        (30, None, 1_730_000_000 - 30 * DAY),
+        (0, None, 1_730_000_000),
+        (180, None, 1_730_000_000 - 180 * DAY),
+        (30, "2024-10-20", 1_729_382_400),  # start_date is later than saved - lookback
+    ],
+)
+def test_incremental_restarts_lookback_days_before_the_saved_created(
+    lookback_days, start_date, first_start, requests_mock, frozen_now
+):
+    requests_mock.get(f"{US}/messages", json=by_window())
+    config = ConfigBuilder().with_(messages_lookback_days=lookback_days)
+    if start_date:
+        config = config.with_start_date(start_date)
+    output = read_messages(config.build(), SyncMode.incremental, {"created": 1_730_000_000})
+    windows = windows_asked(requests_mock)
+    assert windows[0][0] == first_start
+    assert windows[-1][1] == NOW
+    assert states_of(output, "messages")[-1] == {"created": NOW}
+
+
+def test_a_full_refresh_with_state_resumes_after_the_last_window_without_lookback(requests_mock, frozen_now):
+    requests_mock.get(f"{US}/messages", json=by_window())
+    read_messages(saved={"created": 1_730_000_000})
+    assert windows_asked(requests_mock) == [(1_730_000_000, NOW)]
+
+
+@pytest.mark.parametrize(
+    ("saved", "why"), [("abc", "is not a unix timestamp"), (4_102_444_800, "is in the future")]
+)
+def test_a_bad_state_is_ignored_with_a_warning(saved, why, requests_mock, frozen_now):
+    requests_mock.get(f"{US}/messages", json=by_window())
+    output = read_messages(mode=SyncMode.incremental, saved={"created": saved})
+    assert error_traces(output) == []
+    assert windows_asked(requests_mock) == WINDOWS_2024
+    assert len(records_of(output)) == 3
+    assert any("'messages'" in line and why in line for line in log_lines(output, Level.WARN))
+
+
+def test_records_are_normalised_to_the_schema(requests_mock, frozen_now):
+    raw = delivery(
+        "d1",
+        WINDOWS_2024[0][0],
+        campaign_id="12",
+        action_id=7.0,
+        metrics={"sent": "1704067300", "opened": None},
+        customer_identifiers={"cio_id": 42, "id": "p1", "email": None},
+        forgotten="false",
+    )
+    pages = {WINDOWS_2024[0][0]: [page("messages", [raw])]}
+    requests_mock.get(f"{US}/messages", json=by_window(pages))
+    records = records_of(read_messages())
+    streams = discover(SourceCustomerio(), ConfigBuilder().build()).catalog.catalog.streams
+    [schema] = [s.json_schema for s in streams if s.name == "messages"]
+    validator = Draft7Validator(schema)
+    for record in records:
+        assert list(validator.iter_errors(record)) == []
+    first = records[0]
+    assert (first["campaign_id"], first["action_id"], first["forgotten"]) == (12, 7, False)
+    assert first["metrics"]["sent"] == 1_704_067_300
+    assert first["customer_identifiers"]["cio_id"] == "42"
+
+
+def test_a_403_skips_the_stream_and_the_next_stream_is_read(requests_mock, frozen_now):
+    requests_mock.get(f"{US}/messages", status_code=403, json={"meta": {"error": "no access"}})
+    requests_mock.get(f"{US}/campaigns", json=page("campaigns", [campaign(1)]))
+    config = ConfigBuilder().with_start_date("2024-01-01").build()
+    output = read_stream(config, ["messages", "campaigns"])
+    assert error_traces(output) == []
+    assert records_of(output, "messages") == []
+    assert [r["id"] for r in records_of(output, "campaigns")] == [1]
+    assert any("'messages' skipped" in line for line in log_lines(output, Level.WARN))
+
+
+def test_a_failing_window_keeps_the_state_of_the_windows_before_it(requests_mock, frozen_now):
+    second = WINDOWS_2024[1][0]
+    ok = by_window()
+
+    def answer(request, context):
+        if int(query(request)["start_ts"]) == second:
+            context.status_code = 500
+            return {}
+        return ok(request, context)
+
+    requests_mock.get(f"{US}/messages", json=answer)
+    output = read_messages(expect_error=True)
+    assert states_of(output, "messages") == [{"created": WINDOWS_2024[0][1]}]
+    assert [r["id"] for r in records_of(output)] == [f"d{WINDOWS_2024[0][0]}"]
+    errors = [e for e in error_traces(output) if e.failure_type == FailureType.transient_error]
+    assert errors and "'messages'" in errors[0].message and "GET /messages" in errors[0].message
