@@ -20,6 +20,7 @@ from source_customerio.errors import config_error
 
 REGION_HOSTS = {"us": "https://api.customer.io/v1", "eu": "https://api-eu.customer.io/v1"}
 START_DATE_FORMS = "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (ISO 8601) or MM/DD/YYYY"
+SECRET_FIELDS = ("access_token", "app_api_key")
 _MDY = re.compile(r"^(\d{2})/(\d{2})/(\d{4})$")
 
 
@@ -217,6 +218,8 @@ class CustomerioConfig(BaseModel):
                 prop.pop("allOf", None)
                 prop["type"] = "string"
                 prop["enum"] = [m.value for m in (Region if name == "region" else CustomersMethod)]
+                # pydantic drops a title equal to the enum class's name; Airbyte's UI needs it.
+                prop["title"] = cls.model_fields[name].title
         return schema
 
 
@@ -240,7 +243,7 @@ def describe_validation_error(error: ValidationError) -> str:
             message = "is required: the workspace's App API key" if field == "access_token" else "is required"
         elif item["type"] == "enum":
             message = f"'{item.get('input')}' is not allowed; {message.lower()}"
-        elif field != "access_token" and item["type"] not in ("value_error",):
+        elif field not in SECRET_FIELDS and item["type"] not in ("value_error",):
             message = f"{message} (got {item.get('input')!r})"
         problems.append(f"{field} {message}")
     return "Invalid configuration: " + "; ".join(problems) + "."

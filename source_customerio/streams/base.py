@@ -264,10 +264,9 @@ class ClientSideIncrementalMixin(CheckpointMixin):
     def lookback_seconds(self) -> int:
         return self.context.config.lookback_window_minutes * 60
 
-    def lower_bound(self, sync_mode: SyncMode) -> int | None:
+    def lower_bound(self, sync_mode: SyncMode, saved: int | None) -> int | None:
         bounds = [self.context.config.start_timestamp]
-        saved = self.saved_cursor() if sync_mode == SyncMode.incremental else None
-        if saved is not None:
+        if saved is not None and sync_mode == SyncMode.incremental:
             bounds.append(saved - self.lookback_seconds())
         present = [b for b in bounds if b is not None]
         return max(present) if present else None
@@ -279,8 +278,8 @@ class ClientSideIncrementalMixin(CheckpointMixin):
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[StreamData]:
-        floor = self.lower_bound(sync_mode)
         saved = self.saved_cursor()
+        floor = self.lower_bound(sync_mode, saved)
         highest = saved
         key = self.cursor_field
         for record in super().read_records(sync_mode, cursor_field, stream_slice, stream_state):  # type: ignore[misc]

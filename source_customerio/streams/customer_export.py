@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 
 from source_customerio.errors import transient_error
 
@@ -128,7 +129,14 @@ class CustomerExport:
                         emitted += 1
                         yield person
                 return
-            except (requests.RequestException, csv.Error, UnicodeDecodeError) as error:
+            # Reading the raw stream, a cut connection surfaces as urllib3's or the socket's error.
+            except (
+                requests.RequestException,
+                urllib3.exceptions.HTTPError,
+                OSError,
+                csv.Error,
+                UnicodeDecodeError,
+            ) as error:
                 self.log.warning(
                     f"Stream 'customers': download of export {export_id} from {redact_link(link)} broke "
                     f"after {emitted} rows ({type(error).__name__}); try {attempt} of {DOWNLOAD_ATTEMPTS}."
