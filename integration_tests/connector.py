@@ -15,11 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-STREAMS = (
-    "broadcasts", "transactional_messages", "messages", "customers", "campaigns", "newsletters",
-    "segments", "exports", "activities", "sender_identities", "reporting_webhooks", "snippets",
-    "ip_addresses", "collections", "topics", "workspaces", "types", "eps_suppression",
-)  # fmt: skip
+from source_customerio.source import STREAM_ORDER
+
+STREAMS = STREAM_ORDER
 INCREMENTAL = {
     "broadcasts": "updated",
     "transactional_messages": "updated_at",

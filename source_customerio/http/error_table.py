@@ -136,25 +136,63 @@ def payload_of(response: requests.Response) -> Any:
 class RetryAfterBackoff(BackoffStrategy):
     """Wait what a 429 asks (Retry-After); otherwise back off exponentially, capped.
 
-    The CDK adds one second to whatever this returns.
+    The CDK adds one second to whatever this returns. Each retry is logged with its reason and
+    endpoint (the CDK's own line calls every retry a rate limit).
     """
 
-    def __init__(self, base_seconds: float = 1.0, cap_seconds: float = MAX_BACKOFF_SECONDS) -> None:
+    def __init__(
+        self,
+        base_seconds: float = 1.0,
+        cap_seconds: float = MAX_BACKOFF_SECONDS,
+        logger: logging.Logger | None = None,
+    ) -> None:
         self.base_seconds = base_seconds
         self.cap_seconds = cap_seconds
         self.scale = backoff_scale()
+        self.logger = logger or logging.getLogger("airbyte")
 
     def backoff_time(
         self,
         response_or_exception: requests.Response | requests.RequestException | None,
         attempt_count: int,
     ) -> float | None:
+        wait = self._wait(response_or_exception, attempt_count)
+        self.logger.info(
+            f"Retrying {_endpoint_of_attempt(response_or_exception)} in {wait + 1:.1f} s "
+            f"(retry {attempt_count} of {MAX_RETRIES}): {_reason(response_or_exception)}."
+        )
+        return wait
+
+    def _wait(
+        self, response_or_exception: requests.Response | requests.RequestException | None, attempt_count: int
+    ) -> float:
         if isinstance(response_or_exception, requests.Response):
             retry_after = _retry_after_seconds(response_or_exception)
             if retry_after is not None:
                 return min(retry_after, self.cap_seconds * 5)
         wait = min(self.base_seconds * 2 ** max(0, attempt_count - 1), self.cap_seconds) * self.scale
         return max(wait, MIN_BACKOFF_SECONDS)
+
+
+def _endpoint_of_attempt(response_or_exception: Any) -> str:
+    request = getattr(response_or_exception, "request", None)
+    method = getattr(request, "method", None) or ""
+    return f"{method} {endpoint_of(getattr(request, 'url', None))}".strip()
+
+
+def _reason(response_or_exception: Any) -> str:
+    if isinstance(response_or_exception, requests.Response):
+        status = response_or_exception.status_code
+        if status == 429:
+            retry_after = response_or_exception.headers.get("Retry-After")
+            return f"rate limited (429, Retry-After: {retry_after or 'none'})"
+        if response_or_exception.ok:
+            kind = response_or_exception.headers.get("Content-Type", "no content type")
+            return f"the body is not JSON ({kind}, {len(response_or_exception.content)} bytes)"
+        return f"HTTP {status}"
+    if isinstance(response_or_exception, BaseException):
+        return type(response_or_exception).__name__
+    return "no answer"
 
 
 def backoff_scale() -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -65,7 +65,38 @@ class CustomerioStream(HttpStream):
 
     def __init__(self, context: StreamContext) -> None:
         self.context = context
+        self._stream_state: dict[str, Any] = {}
         super().__init__(authenticator=context.authenticator, api_budget=context.budget)
+
+    # Every stream keeps its state here; what it holds is each stream's own (see its docstring).
+    @property
+    def state(self) -> MutableMapping[str, Any]:
+        return self._stream_state
+
+    @state.setter
+    def state(self, value: MutableMapping[str, Any]) -> None:
+        self._stream_state = dict(value or {})
+
+    def saved_timestamp(self, key: str) -> int | None:
+        """A unix time saved in the state, or None (with a warning) when it is unusable."""
+        raw = self.state.get(key)
+        if raw is None:
+            return None
+        try:
+            value = int(float(raw))
+        except (TypeError, ValueError):
+            self.logger.warning(
+                f"Stream '{self.name}': saved state {key}={raw!r} is not a unix timestamp; "
+                "ignoring it and reading from start_date."
+            )
+            return None
+        if value > self.context.now + FUTURE_STATE_TOLERANCE_SECONDS:
+            self.logger.warning(
+                f"Stream '{self.name}': saved state {key}={value} is in the future; "
+                "ignoring it and reading from start_date."
+            )
+            return None
+        return value
 
     @property
     def url_base(self) -> str:
@@ -229,37 +260,8 @@ class ClientSideIncrementalMixin(CheckpointMixin):
     """
 
     cursor_field: str
-    name: str
-    logger: Any
     context: StreamContext
-
-    @property
-    def state(self) -> MutableMapping[str, Any]:
-        return getattr(self, "_cursor_state", {})
-
-    @state.setter
-    def state(self, value: MutableMapping[str, Any]) -> None:
-        self._cursor_state = dict(value or {})
-
-    def saved_cursor(self) -> int | None:
-        raw = self.state.get(self.cursor_field)
-        if raw is None:
-            return None
-        try:
-            value = int(float(raw))
-        except (TypeError, ValueError):
-            self.logger.warning(
-                f"Stream '{self.name}': saved state {self.cursor_field}={raw!r} is not a unix timestamp; "
-                "ignoring it and reading from start_date."
-            )
-            return None
-        if value > self.context.now + FUTURE_STATE_TOLERANCE_SECONDS:
-            self.logger.warning(
-                f"Stream '{self.name}': saved state {self.cursor_field}={value} is in the future; "
-                "ignoring it and reading from start_date."
-            )
-            return None
-        return value
+    saved_timestamp: Callable[[str], int | None]
 
     def lookback_seconds(self) -> int:
         return self.context.config.lookback_window_minutes * 60
@@ -278,7 +280,7 @@ class ClientSideIncrementalMixin(CheckpointMixin):
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[StreamData]:
-        saved = self.saved_cursor()
+        saved = self.saved_timestamp(self.cursor_field)
         floor = self.lower_bound(sync_mode, saved)
         highest = saved
         key = self.cursor_field

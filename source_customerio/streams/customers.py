@@ -16,7 +16,7 @@ searches first and switches to an export when there is more than one search page
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -67,14 +67,6 @@ class Customers(CustomerioStream):
     @property
     def name(self) -> str:
         return "customers"
-
-    @property
-    def state(self) -> MutableMapping[str, Any]:
-        return getattr(self, "_search_state", {})
-
-    @state.setter
-    def state(self, value: MutableMapping[str, Any]) -> None:
-        self._search_state = dict(value or {})
 
     def read_records(
         self,

@@ -10,7 +10,7 @@ read restarts `messages_lookback_days` before it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, MutableMapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
@@ -18,7 +18,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
 
 from source_customerio.http.pagination import CursorPagination
-from source_customerio.streams.base import FUTURE_STATE_TOLERANCE_SECONDS, CustomerioStream
+from source_customerio.streams.base import CustomerioStream
 from source_customerio.streams.prefetch import Prefetcher
 
 DAY = 86_400
@@ -45,34 +45,10 @@ class Deliveries(CustomerioStream):
     def cursor_field(self) -> str:
         return "created"
 
-    @property
-    def state(self) -> MutableMapping[str, Any]:
-        return getattr(self, "_window_state", {})
-
-    @state.setter
-    def state(self, value: MutableMapping[str, Any]) -> None:
-        self._window_state = dict(value or {})
-
-    def _saved_cursor(self) -> int | None:
-        raw = self.state.get("created")
-        try:
-            value = int(float(raw)) if raw is not None else None
-        except (TypeError, ValueError):
-            self.logger.warning(
-                f"Stream 'messages': saved state created={raw!r} is not a unix timestamp; ignoring it."
-            )
-            return None
-        if value is not None and value > self.context.now + FUTURE_STATE_TOLERANCE_SECONDS:
-            self.logger.warning(
-                f"Stream 'messages': saved state created={value} is in the future; ignoring it."
-            )
-            return None
-        return value
-
     def first_second(self, sync_mode: SyncMode) -> int:
         config = self.context.config
         start = config.start_timestamp or EARLIEST_DELIVERIES
-        saved = self._saved_cursor()
+        saved = self.saved_timestamp("created")
         if saved is not None:
             lookback = config.messages_lookback_days * DAY if sync_mode == SyncMode.incremental else 0
             start = max(start, saved - lookback)
