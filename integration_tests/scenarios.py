@@ -1,0 +1,199 @@
+"""Shared pieces of the robustness scenarios (faults, interrupts, bad input, permissions, secrets).
+
+Every scenario runs the console script in a subprocess against a tiny sandbox whose API key is the
+distinctive `SECRET_KEY`, and hands its complete output (stdout and stderr, killed runs included) to
+`assert_clean`: the key never appears, and no Python traceback reaches stdout.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
+
+from integration_tests.connector import CONSOLE_SCRIPT, ConnectorRun, parse_messages, write_inputs
+from integration_tests.sandbox import Sandbox
+
+SECRET_KEY = f"sk-SECRET-{secrets.token_hex(12)}"
+TRACEBACK = "Traceback (most recent call last)"
+# The retry waits shrunk to ~1 s each (the CDK's added second), for scenarios that exhaust retries.
+FAST_BACKOFF = {"SOURCE_CUSTOMERIO_BACKOFF_SCALE": "0.01"}
+# The sandbox's page cap at size "tiny": every paged endpoint answers at most this many records.
+TINY_PAGE = 3
+
+
+def new_sandbox(**kwargs: Any) -> Sandbox:
+    """Keyword arguments for Sandbox(...) with this module's defaults (tiny, SECRET_KEY, no limit)."""
+    options = {"seed": 11, "size": "tiny", "api_key": SECRET_KEY, "requests_per_second": 0, **kwargs}
+    return Sandbox(**options)
+
+
+def config_for(sandbox: Sandbox, **extra: Any) -> dict[str, Any]:
+    return {"access_token": SECRET_KEY, "base_url": sandbox.base_url, "requests_per_second": 100, **extra}
+
+
+def start_date_days_ago(days: float) -> str:
+    """A `start_date` this many days back (the tiny sandbox's deliveries span the last 730 days)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() - days * 86_400))
+
+
+def stream_state(name: str, value: Any) -> list[dict[str, Any]]:
+    return [{"type": "STREAM", "stream": {"stream_descriptor": {"name": name}, "stream_state": value}}]
+
+
+# -- running the connector ----------------------------------------------------------------------------
+
+
+def run(
+    command: str,
+    config: Mapping[str, Any] | None = None,
+    catalog: Mapping[str, Any] | None = None,
+    state: Any = None,
+    *,
+    kill_after_records: int | None = None,
+    extra_args: Iterable[str] = (),
+    env: Mapping[str, str] | None = None,
+    timeout: float = 240,
+) -> ConnectorRun:
+    """`source-customerio <command>` in a subprocess, stdout and stderr both kept (also when killed).
+
+    With `kill_after_records`, the process gets SIGKILL once that many RECORD lines were read."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        args = [command, *(write_inputs(folder, config, catalog, state) if config is not None else [])]
+        args += list(extra_args)
+        environment = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        with open(folder / "stderr.txt", "w+") as stderr:
+            process = subprocess.Popen(
+                CONSOLE_SCRIPT + args, stdout=subprocess.PIPE, stderr=stderr, text=True, env=environment
+            )
+            hung = threading.Event()
+            watchdog = threading.Timer(timeout, lambda: (hung.set(), process.kill()))
+            watchdog.start()
+            try:
+                lines = _read_stdout(process, kill_after_records)
+                process.wait()
+            finally:
+                watchdog.cancel()
+            stderr.seek(0)
+            stderr_text = stderr.read()
+    stdout = "".join(lines)
+    assert not hung.is_set(), f"the connector hung: still running after {timeout} s; last lines {lines[-3:]}"
+    return ConnectorRun(process.returncode, stdout, stderr_text, parse_messages(stdout))
+
+
+def _read_stdout(process: subprocess.Popen[str], kill_after: int | None) -> list[str]:
+    lines: list[str] = []
+    records = 0
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append(line)
+        if kill_after is not None and line.startswith('{"type":"RECORD"'):
+            records += 1
+            if records >= kill_after:
+                process.send_signal(signal.SIGKILL)
+                break
+    process.stdout.close()
+    return lines
+
+
+def run_all(calls: Mapping[Any, Callable[[], Any]], workers: int | None = None) -> dict[Any, Any]:
+    """Independent scenarios side by side: a connector run is mostly interpreter start-up and
+    retry waits, so a module's scenarios take about as long as its slowest one."""
+    with ThreadPoolExecutor(max_workers=workers or len(calls) or 1) as pool:
+        futures = {name: pool.submit(call) for name, call in calls.items()}
+        return {name: future.result() for name, future in futures.items()}
+
+
+# -- what every scenario must show -------------------------------------------------------------------
+
+
+def output_of(result: ConnectorRun) -> str:
+    return result.stdout + result.stderr
+
+
+def assert_clean(result: ConnectorRun, *also_secret: str) -> None:
+    """The key (and any other secret given) appears nowhere; stdout carries no traceback."""
+    everything = output_of(result)
+    for secret in (SECRET_KEY, *also_secret):
+        assert secret not in everything, f"a secret ({secret[:12]}…) leaked into the output"
+    assert TRACEBACK not in result.stdout, _around(result.stdout, TRACEBACK)
+
+
+def _around(text: str, needle: str, width: int = 600) -> str:
+    at = text.find(needle)
+    return text[max(0, at - width) : at + width]
+
+
+def assert_complete(sandbox: Sandbox, result: ConnectorRun, stream: str) -> None:
+    """Exactly the ground truth: nothing missing, nothing extra, no primary key twice."""
+    keys = result.keys_of(stream)
+    repeated = [key for key, times in Counter(keys).items() if times > 1]
+    assert repeated == [], f"{stream}: duplicate primary keys {repeated[:5]}"
+    truth = set(sandbox.truth(stream)["keys"])
+    got = set(keys)
+    assert got == truth, f"{stream}: missing {sorted(truth - got)[:5]}, unexpected {sorted(got - truth)[:5]}"
+
+
+def assert_valid_records(result: ConnectorRun, stream: str) -> None:
+    validator = jsonschema.Draft7Validator(ResourceSchemaLoader("source_customerio").get_schema(stream))
+    for record in result.records_of(stream):
+        problems = [
+            f"{'.'.join(map(str, e.absolute_path))}: {e.message}" for e in validator.iter_errors(record)
+        ]
+        assert problems == [], (stream, problems, record)
+
+
+def warnings(result: ConnectorRun) -> list[str]:
+    return result.logs("WARN")
+
+
+def reread(first: ConnectorRun, second: ConnectorRun, stream: str) -> set[str]:
+    """Keys the second run delivered again after the first one had delivered them."""
+    return set(first.keys_of(stream)) & set(second.keys_of(stream))
+
+
+# -- sandbox instrumentation -------------------------------------------------------------------------
+
+
+class DownloadTokens:
+    """Every signed download token the sandbox hands out (wraps its signer in this process)."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.issued: list[str] = []
+        exports = sandbox.world.exports
+        sign = exports.token
+
+        def token(index: int, now: int) -> str:
+            value = sign(index, now)
+            self.issued.append(value)
+            return value
+
+        exports.token = token  # type: ignore[method-assign]
+
+
+class RequestLog:
+    """The path and query string of every request the sandbox receives."""
+
+    def __init__(self, sandbox: Sandbox) -> None:
+        self.targets: list[str] = []
+        app = sandbox.app
+        handle = app.handle
+
+        def logged(req: Any) -> Any:
+            self.targets.append(f"{req.path}?{req.query}")
+            return handle(req)
+
+        app.handle = logged  # type: ignore[method-assign]
