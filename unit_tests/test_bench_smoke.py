@@ -1,0 +1,124 @@
+"""The benchmark's smoke path on tiny sizes: every row is there, measured and sane (no timing asserted)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from integration_tests import bench
+
+TINY = [
+    "--smoke",
+    "--deliveries",
+    "2000",
+    "--people",
+    "2000",
+    "--throttled-people",
+    "1000",
+    "--throttled-deliveries",
+    "2000",
+]
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench") / "latest.md"
+    args = bench.parse_args([*TINY, "--out", str(out)])
+    sizes = bench.sizes_from(args)
+    report = bench.run_benchmark(sizes, log=lambda text: None)
+    text = bench.render(report)
+    out.write_text(text)
+    return report, text, out
+
+
+def test_sizes_come_from_the_flags():
+    sizes = bench.sizes_from(bench.parse_args(TINY))
+    assert (sizes.deliveries, sizes.people, sizes.throttled_people, sizes.throttled_deliveries) == (
+        2000,
+        2000,
+        1000,
+        2000,
+    )
+    assert bench.sizes_from(bench.parse_args([])) == bench.Sizes()
+
+
+def test_every_row_is_present_in_order(smoke):
+    report, _, _ = smoke
+    assert [r.key for r in report.rows] == list(bench.ORDER)
+
+
+def test_measured_rows_are_complete_and_sane(smoke):
+    report, _, _ = smoke
+    for row in report.rows:
+        if row.computed:
+            continue
+        assert row.exit_code == 0, (row.key, row.errors, row.stderr_tail)
+        assert row.records == row.expected and row.records > 0, row.key
+        assert row.wall > 0 and row.records_per_second > 0, row.key
+        assert row.cpu > 0 and row.cpu_us_per_record > 0, row.key
+        assert 10 < row.rss_mb < 1000, row.key
+        assert row.requests >= 1 and row.served_429 >= 0 and row.server_cpu >= 0, row.key
+        if row.ceiling:
+            assert row.max_in_one_second is not None, row.key
+    for key in ("messages", "messages_ceiling"):
+        assert report.row(key).ratio > 0
+
+
+def test_the_computed_search_row_is_marked_and_scaled(smoke):
+    report, _, _ = smoke
+    computed = report.row("search_big_computed")
+    search = report.row("search_ceiling")
+    assert computed.computed and computed.records == 2000
+    assert computed.requests == bench.search_requests(2000) == 22
+    assert computed.wall > 0 and computed.rps == search.rps
+    assert computed.cpu is None and computed.rss_mb is None
+
+
+def test_the_table_and_markdown_have_every_row(smoke):
+    report, text, out = smoke
+    assert out.read_text() == text
+    lines = [line for line in text.splitlines() if line.startswith("| ")]
+    header, rows = lines[0], lines[1:]
+    for column in bench.COLUMNS:
+        assert column in header
+    assert len(rows) == len(bench.ORDER)
+    for line, row in zip(rows, report.rows, strict=True):
+        assert row.reader in line and row.stream in line
+        assert line.count("|") == len(bench.COLUMNS) + 1
+    assert "≈" in next(line for line in rows if "computed" in line)
+    assert "CPU: AMD" in text or re.search(r"- CPU: .+", text)
+    assert "- cores: " in text and "- Python: " in text
+    assert "Targets:" in text and "COMPUTED" in text
+
+
+def test_targets_are_not_judged_below_their_sizes(smoke):
+    report, _, _ = smoke
+    judged = {name: met for name, _, met in report.targets}
+    assert any(name.startswith("429s") for name in judged)
+    assert judged[next(n for n in judged if n.startswith("unthrottled messages"))] is None
+    assert judged[next(n for n in judged if n.startswith("every measured read"))] is True
+
+
+def test_search_requests_follow_the_connector_paging():
+    assert bench.search_requests(1_000_000) == 11_000
+    assert bench.search_requests(20_000) == 220
+    assert bench.search_requests(1) == 2
+
+
+def test_profile_categories_follow_the_innermost_known_frame():
+    folded = "\n".join(
+        [
+            "thread (1): MainThread;<module> (a.py:1);_find_and_load (<frozen importlib._bootstrap>:1) 5",
+            "run (x.py:1);AirbyteEntrypoint.read (airbyte_cdk/entrypoint.py:2);"
+            "RecordNormalizer.__call__ (normalize.py:69) 3",
+            "Prefetcher._run (prefetch.py:1);CustomerioStream.request (base.py:1);"
+            "_decode_payload (source_customerio/http/error_table.py:95) 2",
+        ]
+    )
+    by_category, by_function, total = bench.categorize(folded)
+    assert total == 10
+    assert by_category["start-up: imports"] == 5
+    assert by_category["normalize records to the schema"] == 3
+    assert by_category["decode page JSON (orjson.loads, error table)"] == 2
+    assert by_function["RecordNormalizer.__call__ (normalize.py)"] == 3
