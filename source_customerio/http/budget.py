@@ -15,7 +15,7 @@ from typing import Any
 from airbyte_cdk.sources.streams.call_rate import AbstractCallRatePolicy, APIBudget
 
 # Spacing a little wider than 1/rate absorbs scheduling jitter between our clock and the server's.
-SPACING_MARGIN = 1.04
+SPACING_MARGIN = 1.025
 
 
 class RequestBudget(APIBudget):

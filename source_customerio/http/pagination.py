@@ -12,6 +12,9 @@ from typing import Any
 class Paginator(ABC):
     def __init__(self, page_size: int | None = None) -> None:
         self.page_size = page_size
+        # The parameters of the page after the last one read (None at the end), kept for callers
+        # that stop after one page and must say where to resume.
+        self.following: dict[str, Any] | None = None
 
     def first_params(self) -> dict[str, Any]:
         return {"limit": self.page_size} if self.page_size else {}

@@ -195,8 +195,8 @@ class CustomerioStream(HttpStream):
                 return
             records = payload.get(records_key) if isinstance(payload, dict) else None
             records = records if isinstance(records, list) else []
+            page_params = paginator.following = paginator.next_params(payload, len(records))
             yield records
-            page_params = paginator.next_params(payload, len(records))
 
     def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
         """(method, path, params, body) of the cheapest request that shows whether the key may read
@@ -256,12 +256,18 @@ class ClientSideIncrementalMixin(CheckpointMixin):
     The list is read whole; records older than (saved cursor - lookback) or than start_date are
     dropped. The saved cursor moves to the largest value seen only once the list has been read to
     its end, because lists come in no order and a partial read proves nothing about what is left.
-    State: `{cursor_field: unix seconds}`.
+    A paged list is read one page per slice, and the state after each page says where to resume:
+    `{cursor_field: old cursor, "resume": {"start": next page, "highest": largest value so far}}`;
+    once the list is read, `{cursor_field: unix seconds}`.
     """
 
     cursor_field: str
     context: StreamContext
     saved_timestamp: Callable[[str], int | None]
+    logger: Any
+    name: str
+    # Set by the stream after each slice: the next page's cursor, or None at the end of the list.
+    next_page: str | None = None
 
     def lookback_seconds(self) -> int:
         return self.context.config.lookback_window_minutes * 60
@@ -273,6 +279,32 @@ class ClientSideIncrementalMixin(CheckpointMixin):
         present = [b for b in bounds if b is not None]
         return max(present) if present else None
 
+    def _resume(self) -> dict[str, Any]:
+        resume = self.state.get("resume")
+        if resume is None:
+            return {}
+        if not isinstance(resume, Mapping) or not isinstance(resume.get("start"), str):
+            self.logger.warning(
+                f"Stream '{self.name}': saved state resume={resume!r} is unusable; reading the list whole."
+            )
+            return {}
+        return dict(resume)
+
+    def stream_slices(
+        self,
+        *,
+        sync_mode: SyncMode,
+        cursor_field: list[str] | None = None,
+        stream_state: Mapping[str, Any] | None = None,
+    ) -> Iterable[Mapping[str, Any] | None]:
+        # Made lazily: each slice's page cursor is known only once the page before it is read.
+        seen: set[str] = set()
+        self.next_page = None
+        yield {"start": self._resume().get("start"), "one_page": True}
+        while self.next_page is not None and self.next_page not in seen:
+            seen.add(self.next_page)
+            yield {"start": self.next_page, "one_page": True}
+
     def read_records(
         self,
         sync_mode: SyncMode,
@@ -280,10 +312,12 @@ class ClientSideIncrementalMixin(CheckpointMixin):
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[StreamData]:
-        saved = self.saved_timestamp(self.cursor_field)
-        floor = self.lower_bound(sync_mode, saved)
-        highest = saved
         key = self.cursor_field
+        saved = self.saved_timestamp(key)
+        floor = self.lower_bound(sync_mode, saved)
+        resumed_highest = self._resume().get("highest")
+        candidates = [v for v in (saved, resumed_highest) if isinstance(v, int)]
+        highest = max(candidates) if candidates else None
         for record in super().read_records(sync_mode, cursor_field, stream_slice, stream_state):  # type: ignore[misc]
             value = record.get(key) if isinstance(record, Mapping) else None
             if isinstance(value, int):
@@ -292,5 +326,10 @@ class ClientSideIncrementalMixin(CheckpointMixin):
                 if highest is None or value > highest:
                     highest = value
             yield record
-        if highest is not None:
+        if self.next_page is not None:
+            self.state = {
+                **({key: saved} if saved is not None else {}),
+                "resume": {"start": self.next_page, "highest": highest},
+            }
+        elif highest is not None:
             self.state = {key: highest}

@@ -34,8 +34,8 @@ class Table:
     page_size: int | None = None
     to_record: Callable[[Any], dict[str, Any]] | None = None
 
-    def paginator(self) -> Paginator:
-        return CursorPagination(self.page_size) if self.paging == "cursor" else NoPagination()
+    def paginator(self, start: str | None = None) -> Paginator:
+        return CursorPagination(self.page_size, start) if self.paging == "cursor" else NoPagination()
 
 
 TABLES: tuple[Table, ...] = (
@@ -78,14 +78,22 @@ class ListStream(CustomerioStream):
     def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
         return "GET", self.table.path, {"limit": 1} if self.table.paging == "cursor" else {}, None
 
+    next_page: str | None = None
+
     def read_stream(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[StreamData]:
+        """The whole list, or with `one_page` only the page at `start` (see next_page)."""
         to_record, normalize, progress = self.table.to_record, self.normalize, self.progress
-        for records in self.pages(self.table.path, self.table.paginator(), self.table.records_key):
+        paginator = self.table.paginator(stream_slice.get("start"))
+        for records in self.pages(self.table.path, paginator, self.table.records_key):
             for raw in records:
                 record = to_record(raw) if to_record else raw
                 if isinstance(record, dict):
                     yield normalize(record)
             progress.add(len(records))
+            if stream_slice.get("one_page"):
+                break
+        following = paginator.following
+        self.next_page = following.get("start") if following and stream_slice.get("one_page") else None
 
 
 class IncrementalListStream(ClientSideIncrementalMixin, ListStream):

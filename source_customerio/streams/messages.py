@@ -14,12 +14,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+import orjson
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
 
 from source_customerio.http.pagination import CursorPagination
 from source_customerio.streams.base import CustomerioStream
-from source_customerio.streams.prefetch import Prefetcher
+from source_customerio.streams.prefetch import Codec, Prefetcher
 
 DAY = 86_400
 # 180 days fits inside "6 months" however the API counts months.
@@ -29,6 +30,8 @@ WINDOW_SECONDS = 180 * DAY
 EARLIEST_DELIVERIES = int(datetime(2012, 1, 1, tzinfo=timezone.utc).timestamp())
 PAGE_SIZE = 1000
 WINDOWS_AHEAD = 4
+# Pages of windows ahead of the reader wait on disk, so those windows keep the budget busy.
+PAGES_ON_DISK = Codec(encode=orjson.dumps, decode=orjson.loads)
 
 
 class Deliveries(CustomerioStream):
@@ -71,7 +74,7 @@ class Deliveries(CustomerioStream):
     ) -> Iterable[Mapping[str, Any] | None]:
         spans = self.windows(sync_mode)
         self._prefetcher: Prefetcher[tuple[int, int], list[Any]] = Prefetcher(
-            spans, self._window_pages, ahead=self.windows_ahead
+            spans, self._window_pages, ahead=self.windows_ahead, codec=PAGES_ON_DISK
         )
         return [{"start_ts": a, "end_ts": b, "position": i} for i, (a, b) in enumerate(spans)]
 

@@ -2,28 +2,133 @@
 
 The main thread must emit records (and state after each unit of work) in a fixed order, while the
 request budget is best used with several requests in flight. A `Prefetcher` runs up to `ahead`
-units (delivery windows, suppression types...) on worker threads; each unit's pages wait in a small
-queue until the reader reaches that unit. A worker's exception is re-raised in the reader.
+units (delivery windows, suppression types...) on worker threads; each unit's items wait in a
+`Channel` until the reader reaches that unit. A worker's exception is re-raised in the reader.
+
+A unit ahead of the reader must not stall for lack of room (the budget would go unused) nor hold
+its pages in memory (a dense window has hundreds): past a few items, a channel with a codec writes
+them to a temporary file and reads them back, in order, when the reader gets there.
 """
 
 from __future__ import annotations
 
-import queue
+import struct
+import tempfile
 import threading
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Generic, TypeVar
+from dataclasses import dataclass
+from typing import IO, Any, Generic, TypeVar
 
 Unit = TypeVar("Unit")
 Item = TypeVar("Item")
 
-_DONE = object()
-PAGES_BUFFERED_PER_UNIT = 3
+ITEMS_IN_MEMORY = 2
+SPILL_LIMIT_BYTES = 512 * 1024 * 1024
+_LENGTH = struct.Struct("<I")
 
 
-class _Failure:
-    def __init__(self, error: BaseException) -> None:
-        self.error = error
+@dataclass(frozen=True)
+class Codec:
+    encode: Callable[[Any], bytes]
+    decode: Callable[[bytes], Any]
+
+
+class Channel:
+    """An ordered queue: the first items in memory, later ones spilled to disk while it is full.
+
+    An item goes to memory only while nothing is spilled, so memory always holds the oldest ones.
+    """
+
+    def __init__(
+        self, closed: threading.Event, codec: Codec | None, in_memory: int = ITEMS_IN_MEMORY
+    ) -> None:
+        self._closed = closed
+        self._codec = codec
+        self._in_memory = in_memory
+        self._memory: deque[Any] = deque()
+        self._file: IO[bytes] | None = None
+        self._write_at = 0
+        self._read_at = 0
+        self._spilled = 0
+        self._finished = False
+        self._failure: BaseException | None = None
+        self._ready = threading.Condition()
+
+    def put(self, item: Any) -> bool:
+        """False when the prefetcher was closed meanwhile (the item is dropped)."""
+        with self._ready:
+            while not self._has_room():
+                if self._closed.is_set():
+                    return False
+                self._ready.wait(0.2)
+            if self._closed.is_set():
+                return False
+            if self._spilled == 0 and len(self._memory) < self._in_memory:
+                self._memory.append(item)
+            else:
+                self._spill(item)
+            self._ready.notify_all()
+            return True
+
+    def _has_room(self) -> bool:
+        if self._spilled == 0 and len(self._memory) < self._in_memory:
+            return True
+        return self._codec is not None and self._write_at - self._read_at < SPILL_LIMIT_BYTES
+
+    def _spill(self, item: Any) -> None:
+        assert self._codec is not None
+        if self._file is None:
+            # Closed by discard(), when the reader is done with this unit or the read stops.
+            self._file = tempfile.TemporaryFile(prefix="source-customerio-")  # noqa: SIM115
+        data = self._codec.encode(item)
+        self._file.seek(self._write_at)
+        self._file.write(_LENGTH.pack(len(data)) + data)
+        self._write_at = self._file.tell()
+        self._spilled += 1
+
+    def _unspill(self) -> Any:
+        assert self._codec is not None and self._file is not None
+        self._file.seek(self._read_at)
+        (length,) = _LENGTH.unpack(self._file.read(_LENGTH.size))
+        data = self._file.read(length)
+        self._read_at = self._file.tell()
+        self._spilled -= 1
+        if self._spilled == 0:
+            self._file.seek(0)
+            self._file.truncate()
+            self._write_at = self._read_at = 0
+        return self._codec.decode(data)
+
+    def finish(self, failure: BaseException | None = None) -> None:
+        with self._ready:
+            self._finished = True
+            self._failure = failure
+            self._ready.notify_all()
+
+    def __iter__(self) -> Iterator[Any]:
+        while True:
+            with self._ready:
+                while not self._memory and self._spilled == 0 and not self._finished:
+                    self._ready.wait()
+                if self._memory:
+                    item = self._memory.popleft()
+                elif self._spilled:
+                    item = self._unspill()
+                else:
+                    break
+                self._ready.notify_all()
+            yield item
+        self.discard()
+        if self._failure is not None:
+            raise self._failure
+
+    def discard(self) -> None:
+        with self._ready:
+            if self._file is not None:
+                self._file.close()
+                self._file = None
 
 
 class Prefetcher(Generic[Unit, Item]):
@@ -32,13 +137,13 @@ class Prefetcher(Generic[Unit, Item]):
         units: Sequence[Unit],
         produce: Callable[[Unit], Iterable[Item]],
         ahead: int,
-        buffered: int = PAGES_BUFFERED_PER_UNIT,
+        codec: Codec | None = None,
     ) -> None:
         self._units = list(units)
         self._produce = produce
         self._ahead = max(1, ahead)
-        self._buffered = buffered
-        self._queues: dict[int, queue.Queue[object]] = {}
+        self._codec = codec
+        self._channels: dict[int, Channel] = {}
         self._next_to_start = 0
         self._closed = threading.Event()
         self._executor = ThreadPoolExecutor(max_workers=self._ahead, thread_name_prefix="prefetch")
@@ -46,46 +151,35 @@ class Prefetcher(Generic[Unit, Item]):
     def _start_until(self, index: int) -> None:
         while self._next_to_start < len(self._units) and self._next_to_start <= index:
             position = self._next_to_start
-            self._queues[position] = queue.Queue(maxsize=self._buffered)
+            self._channels[position] = Channel(self._closed, self._codec)
             self._executor.submit(self._run, position)
             self._next_to_start += 1
 
-    def _put(self, q: queue.Queue[object], item: object) -> bool:
-        while not self._closed.is_set():
-            try:
-                q.put(item, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
     def _run(self, position: int) -> None:
-        q = self._queues[position]
+        channel = self._channels[position]
         try:
             for item in self._produce(self._units[position]):
-                if not self._put(q, item):
+                if not channel.put(item):
                     return
         except BaseException as error:
-            self._put(q, _Failure(error))
+            channel.finish(error)
             return
-        self._put(q, _DONE)
+        channel.finish()
 
     def items(self, position: int) -> Iterator[Item]:
         """The items of unit `position`, in order; starts the following units meanwhile."""
         self._start_until(position + self._ahead - 1)
-        q = self._queues[position]
-        while True:
-            item = q.get()
-            if item is _DONE:
-                break
-            if isinstance(item, _Failure):
-                self.close()
-                raise item.error
-            yield item  # type: ignore[misc]
-        del self._queues[position]
+        try:
+            yield from self._channels[position]
+        except BaseException:
+            self.close()
+            raise
+        del self._channels[position]
         if position == len(self._units) - 1:
             self.close()
 
     def close(self) -> None:
         self._closed.set()
         self._executor.shutdown(wait=False, cancel_futures=True)
+        for channel in self._channels.values():
+            channel.discard()
