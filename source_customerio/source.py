@@ -85,7 +85,8 @@ class SourceCustomerio(AbstractSource):
                 context.config.access_token, context.config.region.value, context.config.base_url
             )
             streams = [s for s in self.streams(config) if isinstance(s, CustomerioStream)]
-            forbidden = [s.name for s in streams if s.probe() is not None]
+            refusals = {s.name: s.probe() for s in streams}
+            forbidden = [f"{name} ({detail})" for name, detail in refusals.items() if detail is not None]
         except AirbyteTracedException as error:
             return AirbyteConnectionStatus(status=Status.FAILED, message=error.message)
         message = f"Connected to Customer.io ({where})."

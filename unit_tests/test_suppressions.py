@@ -82,14 +82,20 @@ def test_a_list_that_does_not_exist_is_read_as_empty(missing, requests_mock):
     assert types == set(SUPPRESSION_TYPES) - {missing}
 
 
-def test_a_403_skips_the_stream_and_the_sync_goes_on(requests_mock):
-    serve(requests_mock, blocks={"status_code": 403, "json": {"errors": [{"detail": "no ESP scope"}]}})
+def test_a_403_on_one_list_skips_that_list_only_and_the_sync_goes_on(requests_mock):
+    serve(
+        requests_mock,
+        {"bounces": [suppression("a@x.io")], "spam_reports": [suppression("b@x.io")]},
+        blocks={"status_code": 403, "json": {"errors": [{"detail": "no ESP scope"}]}},
+    )
     requests_mock.get(f"{US}/campaigns", json=page("campaigns", [campaign(1)]))
     output = read_stream(ConfigBuilder().build(), ["eps_suppression", "campaigns"])
     assert error_traces(output) == []
     assert [r["id"] for r in records_of(output, "campaigns")] == [1]
-    warnings = [line for line in log_lines(output, Level.WARN) if "'eps_suppression' skipped" in line]
-    assert warnings and "no ESP scope" in warnings[0]
+    read = {(r["suppression_type"], r["email"]) for r in records_of(output, "eps_suppression")}
+    assert read == {("bounces", "a@x.io"), ("spam_reports", "b@x.io")}
+    warnings = [line for line in log_lines(output, Level.WARN) if "the blocks list is skipped" in line]
+    assert warnings and "no ESP scope" in warnings[0] and "'eps_suppression'" in warnings[0]
 
 
 def test_a_list_that_keeps_failing_names_stream_and_endpoint(requests_mock):

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 import requests
-from airbyte_cdk.models import FailureType, SyncMode
+from airbyte_cdk.models import FailureType, StreamDescriptor, SyncMode
 from airbyte_cdk.sources.streams import CheckpointMixin
 from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.streams.http import HttpStream
@@ -157,11 +157,19 @@ class CustomerioStream(HttpStream):
         except AirbyteTracedException as error:
             if error.failure_type == FailureType.config_error:
                 raise
-            raise transient_error(
-                f"Stream '{self.name}': {method} /{path} kept failing after retries "
-                f"({error.message}). Records and state emitted so far are kept: run the sync again "
-                "to resume from the last state.",
-                stream=self.name,
+            if error.failure_type == FailureType.transient_error:
+                raise transient_error(
+                    f"Stream '{self.name}': {method} /{path} kept failing after retries "
+                    f"({error.message}). Records and state emitted so far are kept: run the sync again "
+                    "to resume from the last state.",
+                    stream=self.name,
+                ) from None
+            # An answer the error table fails at once (400, 405...): retrying the sync will not help.
+            raise AirbyteTracedException(
+                message=f"Stream '{self.name}': {method} /{path} was refused ({error.message}).",
+                internal_message=error.internal_message,
+                failure_type=error.failure_type or FailureType.system_error,
+                stream_descriptor=StreamDescriptor(name=self.name),
             ) from None
         if response.status_code == 403:
             raise StreamForbiddenError(f"{method} /{path}", _error_detail(response))

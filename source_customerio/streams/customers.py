@@ -16,20 +16,18 @@ searches first and switches to an export when there is more than one search page
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
 
 from source_customerio.config import CustomersMethod
-from source_customerio.http.pagination import CursorPagination
+from source_customerio.errors import StreamForbiddenError
 from source_customerio.streams.base import CustomerioStream
 from source_customerio.streams.customer_export import CustomerExport
+from source_customerio.streams.people_search import SEARCH_PAGE_SIZE, SearchPipeline, cio_ids_of
 
-SEARCH_PAGE_SIZE = 1000
-HYDRATE_BATCH = 100
 # `cio_id` alone may not be filterable in every workspace; any person has at least one of these.
 EVERYONE = {
     "or": [
@@ -39,7 +37,6 @@ EVERYONE = {
     ]
 }
 COMPLETE = {"__ab_full_refresh_sync_complete": True}
-WORKERS = 11
 EXPORT_ROWS_PER_SLICE = 20_000
 
 
@@ -75,7 +72,11 @@ class Customers(CustomerioStream):
         stream_slice: Mapping[str, Any] | None = None,
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[StreamData]:
-        yield from super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
+        try:
+            yield from super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
+        except BaseException:
+            self._close_search()
+            raise
         if self.forbidden:
             # The CDK asks for slices until the state says complete.
             self.state = dict(COMPLETE)
@@ -83,57 +84,56 @@ class Customers(CustomerioStream):
     def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
         return "POST", "customers", {"limit": 1}, {"filter": EVERYONE}
 
-    # -- search and hydrate ----------------------------------------------------------------------
-
-    def _executor(self) -> ThreadPoolExecutor:
-        if not hasattr(self, "_pool"):
-            self._pool = ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="customers")
-            self._paginator = CursorPagination(SEARCH_PAGE_SIZE)
-            self._next_search: tuple[str | None, Future[Any]] | None = None
-        return self._pool
-
-    def _search(self, start: str | None) -> Any:
-        params: dict[str, Any] = {"limit": SEARCH_PAGE_SIZE}
-        if start:
-            params["start"] = start
-        return self.request("customers", params, json={"filter": EVERYONE}, method="POST")
-
-    def _search_page(self, start: str | None) -> Any:
-        pending = self._next_search
-        self._next_search = None
-        if pending is not None and pending[0] == start:
-            return pending[1].result()
-        return self._search(start)
-
-    def _hydrate(self, cio_ids: list[str]) -> list[Any]:
-        payload = self.request(
-            "customers/attributes", {"id_type": "cio_id"}, json={"ids": cio_ids}, method="POST"
-        )
-        people = payload.get("customers") if isinstance(payload, dict) else None
-        return people if isinstance(people, list) else []
-
     def read_stream(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[StreamData]:
-        if "export_id" in stream_slice:
-            yield from self._read_export(
-                int(stream_slice["export_id"]), int(stream_slice.get("rows_done", 0))
-            )
+        resume = self._usable_resume(stream_slice)
+        if "export_id" in resume:
+            yield from self._read_export(resume["export_id"], resume["rows_done"])
             return
-        if "search_start" in stream_slice:
-            yield from self._read_search_page(stream_slice["search_start"])
+        if "search_start" in resume:
+            yield from self._read_search_page(resume["search_start"])
             return
         method = self.context.config.customers_method
         first_page = None
         if method == CustomersMethod.AUTO:
             # One search page tells whether the workspace is small enough to hydrate directly.
             first_page = self._search(None)
-            if not (isinstance(first_page, dict) and first_page.get("next") and _cio_ids(first_page)):
+            if not (isinstance(first_page, dict) and first_page.get("next") and cio_ids_of(first_page)):
                 yield from self._read_search_page(None, first_page)
                 return
             method = CustomersMethod.EXPORTS
         if method == CustomersMethod.EXPORTS:
-            yield from self._read_export(self._exporter().start(EVERYONE), 0)
+            try:
+                export_id = self._exporter().start(EVERYONE)
+            except StreamForbiddenError as forbidden:
+                self.logger.warning(
+                    "Stream 'customers': the App API key may not start a customer export "
+                    f"({forbidden.detail}); reading people by search instead, which is slower. Give the "
+                    "key export access to use exports."
+                )
+                yield from self._read_search_page(None, first_page)
+                return
+            yield from self._read_export(export_id, 0)
         else:
             yield from self._read_search_page(None)
+
+    def _usable_resume(self, stream_slice: Mapping[str, Any]) -> dict[str, Any]:
+        """The slice's resume point when its types are right; else a warning and a fresh start."""
+        if "export_id" in stream_slice:
+            try:
+                export_id, rows_done = int(stream_slice["export_id"]), int(stream_slice.get("rows_done", 0))
+                if export_id > 0 and rows_done >= 0:
+                    return {"export_id": export_id, "rows_done": rows_done}
+            except (TypeError, ValueError):
+                pass
+        elif "search_start" in stream_slice:
+            if isinstance(stream_slice["search_start"], str) and stream_slice["search_start"]:
+                return {"search_start": stream_slice["search_start"]}
+        else:
+            return {}
+        self.logger.warning(
+            f"Stream 'customers': saved state {dict(stream_slice)!r} is unusable; reading all people again."
+        )
+        return {}
 
     # -- export ----------------------------------------------------------------------------------
 
@@ -175,44 +175,46 @@ class Customers(CustomerioStream):
 
     # -- search ----------------------------------------------------------------------------------
 
-    def _read_search_page(self, start: str | None, page: Any = None) -> Iterable[StreamData]:
-        pool = self._executor()
-        page = self._search_page(start) if page is None else page
-        cio_ids = _cio_ids(page)
-        following = self._paginator.next_params(page, len(cio_ids))
-        next_start = following["start"] if following else None
-        if next_start:
-            self._next_search = (next_start, pool.submit(self._search, next_start))
-        batches = [cio_ids[i : i + HYDRATE_BATCH] for i in range(0, len(cio_ids), HYDRATE_BATCH)]
-        yield from self._hydrated(pool.submit(self._hydrate, batch) for batch in batches)
-        if next_start:
-            self.state = {"search_start": next_start}
-        else:
-            self.state = dict(COMPLETE)
-            pool.shutdown(wait=False)
-            del self._pool
+    def _search(self, start: str | None) -> Any:
+        params: dict[str, Any] = {"limit": SEARCH_PAGE_SIZE}
+        if start:
+            params["start"] = start
+        return self.request("customers", params, json={"filter": EVERYONE}, method="POST")
 
-    def _hydrated(self, batches: Iterator[Future[list[Any]]]) -> Iterator[StreamData]:
+    def _hydrate(self, cio_ids: list[str]) -> list[Any]:
+        payload = self.request(
+            "customers/attributes", {"id_type": "cio_id"}, json={"ids": cio_ids}, method="POST"
+        )
+        people = payload.get("customers") if isinstance(payload, dict) else None
+        return people if isinstance(people, list) else []
+
+    def _read_search_page(self, start: str | None, first_page: Any = None) -> Iterable[StreamData]:
+        pipeline: SearchPipeline | None = getattr(self, "_pipeline", None)
+        if pipeline is None or pipeline.expected_start != start:
+            self._close_search()
+            pipeline = SearchPipeline(self._search, self._hydrate, start, first_page)
+            self._pipeline: SearchPipeline | None = pipeline
+        page = pipeline.next_page()
         normalize = self.normalize
-        for future in list(batches):
+        for future in page.hydrations:
             people = future.result()
             for item in people:
                 record = person_record(item) if isinstance(item, Mapping) else None
                 if record is not None:
                     yield normalize(record)
             self.progress.add(len(people))
+        if page.next_start:
+            self.state = {"search_start": page.next_start}
+        else:
+            self.state = dict(COMPLETE)
+            self._close_search()
+
+    def _close_search(self) -> None:
+        pipeline = getattr(self, "_pipeline", None)
+        if pipeline is not None:
+            pipeline.close()
+            self._pipeline = None
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
-
-
-def _cio_ids(page: Any) -> list[str]:
-    if not isinstance(page, dict):
-        return []
-    identifiers = page.get("identifiers")
-    if isinstance(identifiers, list):
-        return [
-            str(i["cio_id"]) for i in identifiers if isinstance(i, dict) and i.get("cio_id") not in (None, "")
-        ]
-    return []

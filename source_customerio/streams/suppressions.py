@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
 
+from source_customerio.errors import StreamForbiddenError
 from source_customerio.http.pagination import OffsetPagination
 from source_customerio.streams.base import CustomerioStream
 from source_customerio.streams.prefetch import Prefetcher
@@ -31,11 +32,24 @@ class EspSuppressions(CustomerioStream):
 
     def _type_pages(self, suppression_type: str) -> Iterator[tuple[str, list[Any]]]:
         path = f"esp/suppression/{suppression_type}"
-        for records in self.pages(path, OffsetPagination(PAGE_SIZE), "suppressions", allow_missing=True):
-            yield suppression_type, records
+        try:
+            for records in self.pages(path, OffsetPagination(PAGE_SIZE), "suppressions", allow_missing=True):
+                yield suppression_type, records
+        except StreamForbiddenError as forbidden:
+            # A key may be refused one list and not the others: skip that list only.
+            self.logger.warning(
+                f"Stream 'eps_suppression': the {suppression_type} list is skipped: the App API key may "
+                f"not read {forbidden.endpoint} (403: {forbidden.detail}). The other lists are read."
+            )
 
-    def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
-        return "GET", f"esp/suppression/{SUPPRESSION_TYPES[0]}", {"limit": 1}, None
+    def probe(self) -> str | None:
+        refused = []
+        for suppression_type in SUPPRESSION_TYPES:
+            try:
+                self.request(f"esp/suppression/{suppression_type}", {"limit": 1}, allow_missing=True)
+            except StreamForbiddenError as forbidden:
+                refused.append(f"{suppression_type}: {forbidden.detail}")
+        return "; ".join(refused) or None
 
     def read_stream(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[StreamData]:
         prefetcher: Prefetcher[str, tuple[str, list[Any]]] = Prefetcher(
