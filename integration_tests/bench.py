@@ -556,6 +556,16 @@ def connector_version() -> str:
     return f"commit {commit}{changes}, airbyte-cdk {cdk}"
 
 
+def spacing_margin() -> float | None:
+    """The request budget's spacing factor (requests are 1/rate x this apart), if it has one."""
+    try:
+        from source_customerio.http import budget
+    except ImportError:
+        return None
+    margin = getattr(budget, "SPACING_MARGIN", None)
+    return float(margin) if isinstance(margin, (int, float)) else None
+
+
 # -- the scenarios --------------------------------------------------------------------------------------
 
 UNTHROTTLED = "unthrottled"
@@ -699,6 +709,9 @@ def run_benchmark(sizes: Sizes, profile: bool = False, log: Any = None) -> Repor
     report = Report(sizes, info, rows, [], [], startup=startup, profile=profile_text)
     _derive(report, people)
     info["load average at end (1/5/15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    at_end = connector_version()
+    if at_end != info["connector"]:
+        info["connector at the end (the code changed during the run!)"] = at_end
     return report
 
 
@@ -780,12 +793,17 @@ def _derive(report: Report, people: int) -> None:
     throttled = [r for r in rows if r.ceiling and not r.computed]
     if throttled:
         busiest = max(r.max_in_one_second or 0 for r in throttled)
-        notes.append(
+        text = (
             f"At the ceiling the sandbox admitted at most {busiest} requests in any one second "
-            f"(limit {sizes.ceiling_rps:g}); the connector's budget spaces requests 1.04/rate apart, "
-            f"so its best sustained rate is {sizes.ceiling_rps / 1.04:.2f} req/s "
-            f"({100 / 1.04:.0f}% of the ceiling)."
+            f"(limit {sizes.ceiling_rps:g})."
         )
+        margin = spacing_margin()
+        if margin:
+            text += (
+                f" The connector's budget spaces requests {margin:g}/rate apart, so its best sustained "
+                f"rate is {sizes.ceiling_rps / margin:.2f} req/s ({100 / margin:.1f}% of the ceiling)."
+            )
+        notes.append(text)
     for row in rows:
         if not row.computed and not row.complete:
             problem = f"exit code {row.exit_code}" if row.exit_code else ""
