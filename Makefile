@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 # Image tests run against an already-built image (`make image`, then CONNECTOR_IMAGE=source-customerio:dev);
 # without one they are deselected, unless REQUIRE_IMAGE_TESTS=1 (CI), which then fails.
 CONNECTOR_IMAGE ?=
-PYTEST_IMAGE_ARGS := $(if $(CONNECTOR_IMAGE),--connector-image=$(CONNECTOR_IMAGE),-m "not image_tests")
+PYTEST_IMAGE_ARGS := $(if $(CONNECTOR_IMAGE),--connector-image=$(CONNECTOR_IMAGE) --read-from-streams=all,-m "not image_tests")
 
 .PHONY: install lint test test-unit test-integration image base-image demo bench bench-smoke sandbox clean
 
