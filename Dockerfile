@@ -97,7 +97,6 @@ COPY --from=builder /opt/venv /opt/venv
 
 ENV VIRTUAL_ENV=/opt/venv \
     PATH="/opt/venv/bin:${PATH}" \
-    PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1
 
 # Airbyte runs $AIRBYTE_ENTRYPOINT, possibly from another working directory: keep both

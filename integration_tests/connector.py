@@ -155,7 +155,7 @@ def run_connector(
     that many RECORD lines have been printed (an interrupted sync)."""
     with tempfile.TemporaryDirectory() as tmp:
         args = [command] + (write_inputs(Path(tmp), config, catalog, state) if config is not None else [])
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = dict(os.environ)
         if kill_after_records is None:
             done = subprocess.run(
                 CONSOLE_SCRIPT + args, capture_output=True, text=True, timeout=timeout, env=env

@@ -15,6 +15,7 @@ It runs the CDK's entrypoint with three additions:
 from __future__ import annotations
 
 import argparse
+import io
 import logging
 import sys
 import traceback
@@ -44,6 +45,7 @@ CONFIG_COMMANDS = ("check", "discover", "read")
 FAILED_STREAMS_SUMMARY = "During the sync, the following streams did not sync successfully"
 SECRET_FIELDS = ("access_token", "app_api_key")
 _TRACE_PREFIX = '{"type":"TRACE"'
+_REPLACED_STREAMS: list[Any] = []
 
 
 def run() -> None:
@@ -52,6 +54,7 @@ def run() -> None:
 
 def main(args: list[str]) -> int:
     """Run one command; the exit code."""
+    _buffer_stdout()
     _route_tracebacks_to_stderr()
     source = SourceCustomerio()
     entrypoint = _Entrypoint(source)
@@ -217,6 +220,18 @@ def _to_stderr(text: str) -> None:
     if stream is not None:
         stream.write(filter_secrets(text).rstrip("\n") + "\n")
         stream.flush()
+
+
+def _buffer_stdout() -> None:
+    """Under PYTHONUNBUFFERED (or -u) stdout writes go straight to the raw file descriptor, and a
+    write cut short (a pipe full while a signal arrives) silently drops the rest of the message:
+    records lost with exit code 0. A BufferedWriter completes partial writes; the CDK flushes it."""
+    raw = getattr(sys.__stdout__, "buffer", None)
+    if isinstance(raw, io.RawIOBase):
+        # The replaced wrapper would close the shared file object when collected: keep it.
+        _REPLACED_STREAMS.append(sys.__stdout__)
+        stream = io.TextIOWrapper(io.BufferedWriter(raw, buffer_size=1 << 16), encoding="utf-8")
+        sys.stdout = sys.__stdout__ = stream
 
 
 def _route_tracebacks_to_stderr() -> None:
