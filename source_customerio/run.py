@@ -231,7 +231,8 @@ def _buffer_stdout() -> None:
         # The replaced wrapper would close the shared file object when collected: keep it.
         _REPLACED_STREAMS.append(sys.__stdout__)
         stream = io.TextIOWrapper(io.BufferedWriter(raw, buffer_size=1 << 16), encoding="utf-8")
-        sys.stdout = sys.__stdout__ = stream
+        sys.stdout = stream
+        sys.__stdout__ = stream  # type: ignore[misc]  # where the CDK's PrintBuffer writes
 
 
 def _route_tracebacks_to_stderr() -> None:
