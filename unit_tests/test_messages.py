@@ -10,6 +10,7 @@ from airbyte_cdk.test.entrypoint_wrapper import discover
 from jsonschema import Draft7Validator
 
 from source_customerio import SourceCustomerio
+from source_customerio.streams import messages
 from unit_tests.builders import (
     US,
     ConfigBuilder,
@@ -87,7 +88,8 @@ def test_without_start_date_the_walk_starts_in_2012(requests_mock, frozen_now):
     assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(windows))
 
 
-def test_next_is_followed_within_a_window(requests_mock, frozen_now):
+def test_next_is_followed_within_a_window(requests_mock, frozen_now, monkeypatch):
+    monkeypatch.setattr(messages, "MIN_SPLIT_SECONDS", 10**9)  # never split: follow the chain
     first = WINDOWS_2024[0][0]
     pages = {
         first: [
@@ -103,6 +105,40 @@ def test_next_is_followed_within_a_window(requests_mock, frozen_now):
     assert sorted(q["start"] for q in followed) == ["cur-1", "cur-2"]
     for q in followed:
         assert (int(q["start_ts"]), int(q["end_ts"]), q["limit"]) == (*WINDOWS_2024[0], "1000")
+
+
+def test_a_window_of_several_pages_is_read_as_sub_windows_side_by_side(requests_mock, frozen_now):
+    start, end = WINDOWS_2024[0]
+    quarter = (end - start + 1) // messages.SUB_WINDOWS
+    subs = [(start + i * quarter, start + (i + 1) * quarter - 1) for i in range(messages.SUB_WINDOWS)]
+    subs[-1] = (subs[-1][0], end)
+    pages = {
+        # The whole window answers a first page with more to come: it is set aside.
+        start: [page("messages", [delivery("whole-1", start)], next="cur-1")],
+        **{a: [page("messages", [delivery(f"sub-{a}", a)], next=f"s{a}-1"),
+               page("messages", [delivery(f"sub-{a}-b", a + 1)])] for a, _ in subs[1:]},
+    }  # fmt: skip
+
+    def answer(request, context):
+        params = query(request)
+        if int(params["start_ts"]) == start and int(params["end_ts"]) == subs[0][1]:
+            first_sub = [page("messages", [delivery("sub-first", start)], next="f-1"),
+                         page("messages", [delivery("sub-first-b", start + 1)])]  # fmt: skip
+            return first_sub[1 if "start" in params else 0]
+        return by_window(pages)(request, context)
+
+    requests_mock.get(f"{US}/messages", json=answer)
+    output = read_messages()
+    asked = {(int(q["start_ts"]), int(q["end_ts"])) for q in map(query, requests_mock.request_history)}
+    assert set(subs) <= asked, "the window is covered by its sub-windows, without gap or overlap"
+    ids = [r["id"] for r in records_of(output)]
+    first_window = {i for i in ids if i.startswith("sub")}
+    assert first_window == {"sub-first", "sub-first-b"} | {f"sub-{a}" for a, _ in subs[1:]} | {
+        f"sub-{a}-b" for a, _ in subs[1:]
+    }
+    assert "whole-1" not in ids  # the set-aside page is not emitted twice
+    assert len(ids) == len(set(ids))
+    assert states_of(output, "messages")[0] == {"created": end}
 
 
 def test_a_state_follows_each_window_after_its_records(requests_mock, frozen_now):

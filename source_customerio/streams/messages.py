@@ -10,8 +10,9 @@ read restarts `messages_lookback_days` before it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
+from functools import partial
 from typing import Any
 
 import orjson
@@ -20,7 +21,7 @@ from airbyte_cdk.sources.streams.core import StreamData
 
 from source_customerio.http.pagination import CursorPagination
 from source_customerio.streams.base import CustomerioStream
-from source_customerio.streams.prefetch import Codec, Prefetcher
+from source_customerio.streams.prefetch import Codec, Prefetcher, merged
 
 DAY = 86_400
 # 180 days fits inside "6 months" however the API counts months.
@@ -30,6 +31,9 @@ WINDOW_SECONDS = 180 * DAY
 EARLIEST_DELIVERIES = int(datetime(2012, 1, 1, tzinfo=timezone.utc).timestamp())
 PAGE_SIZE = 1000
 WINDOWS_AHEAD = 4
+# A window with several pages is read as this many sub-windows side by side, if it spans a day or more.
+SUB_WINDOWS = 4
+MIN_SPLIT_SECONDS = DAY
 # Pages of windows ahead of the reader wait on disk, so those windows keep the budget busy.
 PAGES_ON_DISK = Codec(encode=orjson.dumps, decode=orjson.loads)
 
@@ -79,8 +83,34 @@ class Deliveries(CustomerioStream):
         return [{"start_ts": a, "end_ts": b, "position": i} for i, (a, b) in enumerate(spans)]
 
     def _window_pages(self, span: tuple[int, int]) -> Iterator[list[Any]]:
+        """A window's pages. A window with more than one page is a chain of `next` cursors, one
+        request after another; when it is long enough, its first page is set aside and the window
+        is read instead as SUB_WINDOWS sub-windows side by side (one request spent to gain their
+        parallelism). Records of one window may come in any order: its state moves at its end."""
+        pages = self._span_pages(span)
+        first = next(pages, None)
+        if first is None:
+            return
+        records, more = first
+        if not more or span[1] - span[0] < MIN_SPLIT_SECONDS:
+            yield records
+            yield from (page for page, _ in pages)
+            return
+        pages.close()
+        step = (span[1] - span[0] + 1) // SUB_WINDOWS
+        bounds = [span[0] + i * step for i in range(SUB_WINDOWS)] + [span[1] + 1]
+        subs = [(bounds[i], bounds[i + 1] - 1) for i in range(SUB_WINDOWS)]
+        yield from merged([partial(self._sub_window_pages, sub) for sub in subs])
+
+    def _sub_window_pages(self, span: tuple[int, int]) -> Iterator[list[Any]]:
+        return (page for page, _ in self._span_pages(span))
+
+    def _span_pages(self, span: tuple[int, int]) -> Generator[tuple[list[Any], bool], None, None]:
+        """(records, whether more pages follow) for each page of one creation-time span."""
+        paginator = CursorPagination(PAGE_SIZE)
         params = {"start_ts": span[0], "end_ts": span[1]}
-        yield from self.pages("messages", CursorPagination(PAGE_SIZE), "messages", params=params)
+        for records in self.pages("messages", paginator, "messages", params=params):
+            yield records, paginator.following is not None
 
     def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
         return "GET", "messages", {"limit": 1}, None

@@ -124,6 +124,12 @@ class Channel:
         if self._failure is not None:
             raise self._failure
 
+    def close(self) -> None:
+        """Stop the producers: their next put() returns False."""
+        self._closed.set()
+        with self._ready:
+            self._ready.notify_all()
+
     def discard(self) -> None:
         with self._ready:
             if self._file is not None:
@@ -183,3 +189,38 @@ class Prefetcher(Generic[Unit, Item]):
         self._executor.shutdown(wait=False, cancel_futures=True)
         for channel in self._channels.values():
             channel.discard()
+
+
+def merged(
+    sources: Sequence[Callable[[], Iterable[Item]]], buffered: int = ITEMS_IN_MEMORY
+) -> Iterator[Item]:
+    """The items of several independent sources, as they arrive, each source on its own thread.
+
+    For parts of one unit whose order does not matter (the sub-windows of a delivery window):
+    the unit's state moves only once all of them are read.
+    """
+    channel = Channel(threading.Event(), codec=None, in_memory=max(1, buffered) * len(sources))
+    remaining = [len(sources)]
+    lock = threading.Lock()
+
+    def run(source: Callable[[], Iterable[Item]]) -> None:
+        try:
+            for item in source():
+                if not channel.put(item):
+                    return
+        except BaseException as error:
+            channel.finish(error)
+            return
+        with lock:
+            remaining[0] -= 1
+            if remaining[0] == 0:
+                channel.finish()
+
+    pool = ThreadPoolExecutor(max_workers=max(1, len(sources)), thread_name_prefix="merge")
+    for source in sources:
+        pool.submit(run, source)
+    try:
+        yield from channel
+    finally:
+        channel.close()
+        pool.shutdown(wait=False, cancel_futures=True)
