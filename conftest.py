@@ -1,3 +1,5 @@
-"""Root pytest configuration: loads the CDK's standard-test hooks (--connector-image, scenarios)."""
+"""Root pytest configuration: loads the CDK's standard-test hooks (--connector-image, scenarios) and
+the image tests' fixtures (integration_tests/image_fixtures.py; fixtures reach a test module only from
+a conftest or a plugin, and plugins may be named only here)."""
 
-pytest_plugins = ["airbyte_cdk.test.standard_tests.pytest_hooks"]
+pytest_plugins = ["airbyte_cdk.test.standard_tests.pytest_hooks", "integration_tests.image_fixtures"]

@@ -1,0 +1,106 @@
+"""The sandbox's own tests, what it refuses: bad keys, the sliding-window rate limit, injected faults
+and missing scopes, as the Customer.io App API would answer them, over real sockets."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import pytest
+import requests
+
+from integration_tests.sandbox import SANDBOX_API_KEY, Faults, Sandbox
+from integration_tests.sandbox_client import session
+
+
+# auth, rate limit, faults, scopes --------------------------------------------------------------------------
+def test_bad_keys_get_401(sandbox: Sandbox) -> None:
+    for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": SANDBOX_API_KEY}):
+        r = requests.get(f"{sandbox.base_url}/campaigns", headers=headers)
+        assert r.status_code == 401
+        assert r.json()["errors"][0]["status"] == "401"
+    assert requests.get(f"{sandbox.url}/_admin/stats").status_code == 200
+    assert sandbox.stats()["by_status"]["401"] == 3
+
+
+def test_rate_limit_sliding_window(sandbox_factory: Callable[..., Sandbox]) -> None:
+    sb = sandbox_factory(requests_per_second=10.0)
+    s = session()
+    statuses, retry_after = [], set()
+    for _ in range(30):
+        r = s.get(f"{sb.base_url}/workspaces")
+        statuses.append(r.status_code)
+        if r.status_code == 429:
+            retry_after.add(r.headers.get("Retry-After"))
+            assert r.json() == {"errors": [{"detail": "rate limited to 10 requests per 1s", "status": "429"}]}
+    assert 429 in statuses and statuses.count(200) <= 10 * 2
+    assert retry_after == {"1"}
+    stats = sb.stats()
+    assert stats["served_429"] == statuses.count(429)
+    assert stats["max_admitted_in_one_second"] <= 10
+    sb.configure(retry_after_missing=1.0)
+    r = s.get(f"{sb.base_url}/workspaces")
+    while r.status_code != 429:
+        r = s.get(f"{sb.base_url}/workspaces")
+    assert "Retry-After" not in r.headers
+
+
+FAULT_KINDS = [
+    "error_500",
+    "error_502",
+    "connection_reset",
+    "truncated_json",
+    "html_error",
+    "slow",
+    "burst_429",
+]
+
+
+@pytest.mark.parametrize("kind", FAULT_KINDS)
+def test_each_fault_at_probability_one(sandbox_factory: Callable[..., Sandbox], kind: str) -> None:
+    faults = Faults(burst_429=2) if kind == "burst_429" else Faults(**{kind: 1.0}, slow_seconds=0.3)
+    sb = sandbox_factory(requests_per_second=0, faults=faults)
+    s, url = session(), f"{sb.base_url}/campaigns"
+    started = time.monotonic()
+    if kind == "connection_reset":
+        with pytest.raises(requests.ConnectionError):
+            s.get(url)
+    else:
+        r = s.get(url)
+        if kind == "error_500":
+            assert r.status_code == 500 and r.json()["errors"][0]["status"] == "500"
+        elif kind == "error_502":
+            assert r.status_code == 502 and r.headers["Content-Type"].startswith("text/html")
+        elif kind == "truncated_json":
+            assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(r.content)
+            with pytest.raises(ValueError):
+                r.json()
+        elif kind == "html_error":
+            assert r.status_code == 200 and r.headers["Content-Type"].startswith("text/html")
+        elif kind == "slow":
+            assert r.status_code == 200 and time.monotonic() - started >= 0.3
+        else:
+            assert r.status_code == 429
+            assert [s.get(url).status_code for _ in range(2)] == [429, 200]
+    # admin routes are never faulted
+    assert requests.get(f"{sb.url}/_admin/truth/campaigns").json()["count"] == 5
+
+
+def test_faults_are_reproducible(sandbox_factory: Callable[..., Sandbox]) -> None:
+    runs = []
+    for _ in range(2):
+        sb = sandbox_factory(requests_per_second=0, faults=Faults(error_500=0.3, error_502=0.2))
+        runs.append([session().get(f"{sb.base_url}/segments").status_code for _ in range(20)])
+    assert runs[0] == runs[1] and {500, 502, 200} <= set(runs[0])
+
+
+def test_forbidden_paths_and_latency(sandbox: Sandbox) -> None:
+    s = session()
+    sandbox.configure(forbidden_paths=["/v1/esp/suppression"], latency_ms=150)
+    started = time.monotonic()
+    r = s.get(f"{sandbox.base_url}/esp/suppression/bounces")
+    assert r.status_code == 403 and "required scopes" in r.json()["errors"][0]["detail"]
+    assert time.monotonic() - started >= 0.15
+    assert s.get(f"{sandbox.base_url}/campaigns").status_code == 200
+    requests.post(f"{sandbox.url}/_admin/config", json={"forbidden_paths": [], "latency_ms": 0})
+    assert s.get(f"{sandbox.base_url}/esp/suppression/bounces").status_code == 200
