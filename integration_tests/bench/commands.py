@@ -19,9 +19,10 @@ DAY = 86_400
 
 
 def catalog(stream: str) -> dict[str, Any]:
+    """One stream, or several joined by '+' (read in one sync)."""
     from integration_tests.connector import catalog as build
 
-    return build([stream])
+    return build(stream.split("+"))
 
 
 @contextmanager

@@ -21,16 +21,15 @@ ORDER = (
     "exports_big_ceiling",
     "messages_ceiling",
     "minimal_ceiling",
+    "both_ceiling",
 )
 
 
-def spacing_margin() -> float | None:
-    """The request budget's spacing factor (requests are 1/rate x this apart), if it has one."""
-    try:
-        from source_customerio.http import budget
-    except ImportError:
-        return None
-    margin = getattr(budget, "SPACING_MARGIN", None)
+def window_margin() -> float | None:
+    """The request budget's margin: at most `rate` requests leave in any 1 s + this many seconds."""
+    from source_customerio.http import budget
+
+    margin = getattr(budget, "WINDOW_MARGIN_SECONDS", None)
     return float(margin) if isinstance(margin, (int, float)) else None
 
 
@@ -111,11 +110,13 @@ def derive(report: Report, people: int) -> None:
             f"At the ceiling the sandbox admitted at most {busiest} requests in any one second "
             f"(limit {sizes.ceiling_rps:g})."
         )
-        margin = spacing_margin()
+        margin = window_margin()
         if margin:
+            best = sizes.ceiling_rps / (1 + margin)
             text += (
-                f" The connector's budget spaces requests {margin:g}/rate apart, so its best sustained "
-                f"rate is {sizes.ceiling_rps / margin:.2f} req/s ({100 / margin:.1f}% of the ceiling)."
+                f" The connector's budget lets at most {sizes.ceiling_rps:g} requests leave in any "
+                f"{1 + margin:g} s, so its best sustained rate is {best:.2f} req/s "
+                f"({100 * best / sizes.ceiling_rps:.1f}% of the ceiling)."
             )
         notes.append(text)
     for row in rows:
@@ -157,7 +158,7 @@ def derive(report: Report, people: int) -> None:
                 unthrottled.rss_mb < TARGETS["rss_mb"],
                 min(sizes.people, sizes.deliveries) >= full.people,
             )
-    for key in ("search_ceiling", "messages_ceiling"):
+    for key in ("both_ceiling", "search_ceiling", "messages_ceiling"):
         at_ceiling = get(key)
         if at_ceiling is not None:
             check(

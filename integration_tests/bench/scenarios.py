@@ -148,6 +148,21 @@ def run_benchmark(sizes: Sizes, profile: bool = False, log: Any = None) -> Repor
                         ceiling=rate,
                     ),
                 )
+        # The target: one sync of customers (search) and messages, at the ceiling.
+        config = connector_config(sandbox, rate, start_ts, customers_method="search")
+        with connector_command(config, "customers+messages") as command:
+            step(
+                sandbox,
+                command,
+                Row(
+                    "both_ceiling",
+                    ceiling,
+                    "connector (search)",
+                    "customers+messages",
+                    expected=few_people + few_deliveries,
+                    ceiling=rate,
+                ),
+            )
         with connector_command(connector_config(sandbox, rate, start_ts), "messages") as command:
             step(
                 sandbox,
