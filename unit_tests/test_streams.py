@@ -7,6 +7,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.test.entrypoint_wrapper import discover
 from jsonschema import Draft7Validator
 
+from integration_tests.connector import INCREMENTAL
 from source_customerio import SourceCustomerio
 from unit_tests.builders import (
     ALL_STREAMS,
@@ -26,17 +27,7 @@ from unit_tests.builders import (
     workspace,
 )
 
-CURSORS = {
-    "broadcasts": "updated",
-    "transactional_messages": "updated_at",
-    "messages": "created",
-    "campaigns": "updated",
-    "newsletters": "updated",
-    "segments": "updated_at",
-    "exports": "updated_at",
-    "snippets": "updated_at",
-    "collections": "updated_at",
-}
+CURSORS = INCREMENTAL
 CURSOR_PAGED = {"newsletters", "activities", "sender_identities"}
 LIST_STREAMS = [s for s in ALL_STREAMS if s in SAMPLES and s != "messages"]
 

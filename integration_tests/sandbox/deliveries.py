@@ -177,11 +177,7 @@ class Deliveries:
         with self._lock:
             self._mutations += 1
             d = Draw(self.ctx.seed, _SALT, 99, self._mutations)
-            picked: list[int] = []
-            while len(picked) < min(n, self.count):
-                i = d.below(self.count)
-                if i not in picked:
-                    picked.append(i)
+            picked = d.distinct_below(n, self.count)
             for i in picked:
                 self._updates[i] = now
             return picked

@@ -236,11 +236,7 @@ class People:
         with self._lock:
             self._mutations += 1
             d = Draw(self.ctx.seed, _SALT, 99, self._mutations)
-            picked: list[int] = []
-            while len(picked) < min(n, self._count):
-                i = d.below(self._count)
-                if i not in picked:
-                    picked.append(i)
+            picked = d.distinct_below(n, self._count)
             for i in picked:
                 self._updates[i] = (now, d.choice(PLANS))
             return picked

@@ -68,6 +68,15 @@ class Draw:
     def choice(self, seq: Sequence[T]) -> T:
         return seq[self.below(len(seq))]
 
+    def distinct_below(self, n: int, count: int) -> list[int]:
+        """`min(n, count)` different numbers below `count` (the records a mutation picks)."""
+        picked: list[int] = []
+        while len(picked) < min(n, count):
+            i = self.below(count)
+            if i not in picked:
+                picked.append(i)
+        return picked
+
 
 class Permutation:
     """An O(1)-memory bijection of range(n) (affine map), used as the 'no particular order' of lists."""
