@@ -45,5 +45,9 @@ class Progress:
         return text
 
     def finish(self) -> None:
-        if time.monotonic() - self.started >= self.every:
-            self.logger.info(self.line() + "; done")
+        """End of a slice (a page, a window): a line if one is due, so a long stream's last
+        stretch is reported too; never more than one line per interval."""
+        now = time.monotonic()
+        if now - self._last_log >= self.every:
+            self._last_log = now
+            self.logger.info(self.line(now))
