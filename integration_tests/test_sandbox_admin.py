@@ -146,3 +146,19 @@ def test_cli_serves_until_interrupted() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=5)
+
+
+def test_quirks_are_set_at_start_and_through_the_admin_interface(
+    sandbox_factory: Callable[..., Sandbox],
+) -> None:
+    from integration_tests.sandbox import Quirks
+
+    sb = sandbox_factory(size="tiny", requests_per_second=0, quirks=Quirks(end_ts_exclusive=True))
+    config = requests.get(f"{sb.url}/_admin/config").json()
+    assert config["quirks"]["end_ts_exclusive"] is True
+    assert config["quirks"]["export_link_key"] == "url"
+    r = requests.post(f"{sb.url}/_admin/config", json={"export_link_key": "link", "hydration_deleted": 2})
+    assert r.status_code == 200
+    assert sb.world.quirks.export_link_key == "link" and sb.world.quirks.hydration_deleted == 2
+    refused = requests.post(f"{sb.url}/_admin/config", json={"no_such_quirk": 1})
+    assert refused.status_code == 400 and "no_such_quirk" in refused.text

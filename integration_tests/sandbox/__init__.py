@@ -7,12 +7,14 @@
         sb.stats()             # what the connector asked for
 
 Modules: `server` (sockets, `Sandbox`), `app` (auth, rate limit, faults, latency), `api` (routes, paging),
-`admin` (truth, mutate, stats, config), `data` (sizes, streams), `tables` / `catalog` / `people` /
+`admin` (truth, mutate, stats, config), `quirks` (undocumented behaviours, switchable), `data` (sizes,
+streams), `tables` / `catalog` / `people` /
 `deliveries` / `exports` (lazy deterministic records), `faults`, `ratelimit`, `stats`, `util`.
 Run `python -m integration_tests.sandbox --help` to serve one from the command line.
 """
 
 from .faults import Faults
+from .quirks import Quirks
 from .server import SANDBOX_API_KEY, Sandbox
 
-__all__ = ["SANDBOX_API_KEY", "Faults", "Sandbox"]
+__all__ = ["SANDBOX_API_KEY", "Faults", "Quirks", "Sandbox"]

@@ -13,21 +13,26 @@ import orjson
 
 from .api import Req
 from .faults import Faults
+from .quirks import Quirks
 from .util import ApiError, Response, error_body, json_response
 
 if TYPE_CHECKING:
     from .app import App
 
 KEYS_PER_CHUNK = 10_000
-KNOBS = {
-    "faults",
-    "latency_ms",
-    "requests_per_second",
-    "forbidden_paths",
-    "page_size_cap",
-    "export_ready_after_polls",
-    "export_ready_after_seconds",
-} | Faults.field_names()
+KNOBS = (
+    {
+        "faults",
+        "latency_ms",
+        "requests_per_second",
+        "forbidden_paths",
+        "page_size_cap",
+        "export_ready_after_polls",
+        "export_ready_after_seconds",
+    }
+    | Faults.field_names()
+    | Quirks.field_names()
+)
 
 
 class Admin:
@@ -45,6 +50,9 @@ class Admin:
             fault_knobs = {**(vars(whole) if isinstance(whole, Faults) else dict(whole)), **fault_knobs}
         if fault_knobs:
             app.faults.configure(**fault_knobs)
+        quirk_knobs = {k: v for k, v in knobs.items() if k in Quirks.field_names()}
+        if quirk_knobs:
+            app.world.quirks.configure(**quirk_knobs)
         if "latency_ms" in knobs:
             app.knobs.latency_ms = float(knobs["latency_ms"])
         if "requests_per_second" in knobs:
@@ -64,6 +72,7 @@ class Admin:
         app = self.app
         return {
             "faults": vars(app.faults.faults),
+            "quirks": app.world.quirks.as_dict(),
             "latency_ms": app.knobs.latency_ms,
             "requests_per_second": app.limiter.requests_per_second,
             "forbidden_paths": list(app.knobs.forbidden_paths),

@@ -16,6 +16,7 @@ from .catalog import SUPPRESSION_TYPES, build_tables
 from .deliveries import Deliveries
 from .exports import Exports
 from .people import People
+from .quirks import Quirks
 from .tables import Ctx, Table
 from .util import ApiError
 
@@ -53,6 +54,7 @@ class World:
         people: int | None = None,
         deliveries: int | None = None,
         now: int | None = None,
+        quirks: Quirks | None = None,
     ) -> None:
         if size not in SIZES:
             raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
@@ -63,6 +65,8 @@ class World:
             counts["deliveries"] = deliveries
         self.size = size
         self.counts = counts
+        # Standing API behaviours the documentation leaves open; every route may consult them.
+        self.quirks = quirks or Quirks()
         self.ctx = Ctx(seed, int(time.time()) if now is None else now)
         self.people = People(self.ctx, counts["people"])
         self.tables: dict[str, Table] = build_tables(self.ctx, counts, self.people.identity, counts["people"])

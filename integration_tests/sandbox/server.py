@@ -17,6 +17,7 @@ from .api import Req
 from .app import App, Knobs
 from .data import DEFAULT_PAGE_CAP, World
 from .faults import Faults
+from .quirks import Quirks
 from .util import Response, error_body, json_response
 
 SANDBOX_API_KEY = "test-key"
@@ -149,7 +150,9 @@ class Sandbox:
     answer. faults: a Faults of per-request probabilities. page_size_cap: lowers every documented page cap
     (None = the size's default, 3 at tiny; 0 = no extra cap). now: fix the data's "now" (unix seconds) to make
     timestamps reproducible too. forbidden_paths: path prefixes answered with 403. export_ready_after_*:
-    when a customer export turns done. All knobs but seed/size/counts can change later via configure().
+    when a customer export turns done. quirks: the undocumented API behaviours, each set to its default
+    reading or to the alternative (see quirks.py). All knobs but seed/size/counts can change later via
+    configure().
     """
 
     def __init__(
@@ -170,8 +173,9 @@ class Sandbox:
         forbidden_paths: list[str] | None = None,
         export_ready_after_polls: int = 3,
         export_ready_after_seconds: float = 1.0,
+        quirks: Quirks | None = None,
     ) -> None:
-        self.world = World(seed, size, people=people, deliveries=deliveries, now=now)
+        self.world = World(seed, size, people=people, deliveries=deliveries, now=now, quirks=quirks)
         cap = DEFAULT_PAGE_CAP[size] if page_size_cap is None else (page_size_cap or None)
         knobs = Knobs(api_key, float(latency_ms), list(forbidden_paths or []))
         self.app = App(self.world, knobs, faults or Faults(), requests_per_second, cap)
