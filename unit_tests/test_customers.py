@@ -152,11 +152,13 @@ def test_state_after_each_search_page_then_complete(requests_mock):
     assert len(records_of(output)) == 7
 
 
-def test_a_page_with_a_next_but_no_people_ends_the_search(requests_mock):
-    mock_people(requests_mock, {None: (people(1, 2), "Tok2"), "Tok2": ([], "Tok3")})
+def test_a_page_with_a_next_but_no_people_is_followed_to_the_end(requests_mock):
+    pages = {None: (people(1, 2), "Tok2"), "Tok2": ([], "Tok3"), "Tok3": (people(3, 1), None)}
+    mock_people(requests_mock, pages)
     output = read_customers()
+    assert sorted(r["cio_id"] for r in records_of(output)) == ["1", "2", "3"]
     assert states_of(output, "customers")[-1] == COMPLETE
-    assert len(calls_to(requests_mock, "/v1/customers", "POST")) == 2
+    assert len(calls_to(requests_mock, "/v1/customers", "POST")) == 3
 
 
 def test_a_read_with_state_resumes_at_the_saved_search_page(requests_mock):

@@ -34,8 +34,8 @@ class Table:
     page_size: int | None = None
     to_record: Callable[[Any], dict[str, Any]] | None = None
 
-    def paginator(self, start: str | None = None) -> Paginator:
-        return CursorPagination(self.page_size, start) if self.paging == "cursor" else NoPagination()
+    def paginator(self, start: str | None = None, saved: bool = False) -> Paginator:
+        return CursorPagination(self.page_size, start, saved) if self.paging == "cursor" else NoPagination()
 
 
 TABLES: tuple[Table, ...] = (
@@ -79,21 +79,26 @@ class ListStream(CustomerioStream):
         return "GET", self.table.path, {"limit": 1} if self.table.paging == "cursor" else {}, None
 
     next_page: str | None = None
+    walk: Paginator  # set by the incremental mixin's slices
+
+    def new_walk(self, start: str | None = None, saved: bool = False) -> Paginator:
+        return self.table.paginator(start, saved)
 
     def read_stream(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[StreamData]:
-        """The whole list, or with `one_page` only the page at `start` (see next_page)."""
+        """The whole list, or with `one_page` the next page of the stream's walk (see next_page)."""
         to_record, normalize, progress = self.table.to_record, self.normalize, self.progress
-        paginator = self.table.paginator(stream_slice.get("start"))
+        one_page = bool(stream_slice.get("one_page"))
+        paginator = self.walk if one_page else self.new_walk()
         for records in self.pages(self.table.path, paginator, self.table.records_key):
             for raw in records:
                 record = to_record(raw) if to_record else raw
                 if isinstance(record, dict):
                     yield normalize(record)
             progress.add(len(records))
-            if stream_slice.get("one_page"):
+            if one_page:
                 break
         following = paginator.following
-        self.next_page = following.get("start") if following and stream_slice.get("one_page") else None
+        self.next_page = following.get("start") if following and one_page else None
 
 
 class IncrementalListStream(ClientSideIncrementalMixin, ListStream):
