@@ -24,6 +24,18 @@ def _address_record(address: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
+class Flagged:
+    """A second listing of the same endpoint (with `params`) for records the plain listing leaves out.
+
+    Each record gets `field`: False if the plain listing has it, else True. Whether the second listing
+    holds only those records or all of them does not matter: a record is emitted once, by its key.
+    """
+
+    field: str
+    params: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
 class Table:
     name: str
     path: str
@@ -33,6 +45,7 @@ class Table:
     paging: Literal["cursor", "none"] = "none"
     page_size: int | None = None
     to_record: Callable[[Any], dict[str, Any]] | None = None
+    flagged: Flagged | None = None
 
     def paginator(self, start: str | None = None, saved: bool = False) -> Paginator:
         return CursorPagination(self.page_size, start, saved) if self.paging == "cursor" else NoPagination()
@@ -49,7 +62,16 @@ TABLES: tuple[Table, ...] = (
     Table("exports", "exports", "exports", cursor_field="updated_at"),
     # Only the last 30 days of activities are kept by Customer.io.
     Table("activities", "activities", "activities", paging="cursor", page_size=100),
-    Table("sender_identities", "sender_identities", "sender_identities", paging="cursor", page_size=100),
+    # Hidden senders are listed only with hidden=true; whether that lists only them or every sender is
+    # not documented, and Flagged is right either way (sandbox: Quirks.hidden_senders_listing).
+    Table(
+        "sender_identities",
+        "sender_identities",
+        "sender_identities",
+        paging="cursor",
+        page_size=100,
+        flagged=Flagged("hidden", (("hidden", "true"),)),
+    ),
     Table("reporting_webhooks", "reporting_webhooks", "reporting_webhooks"),
     Table("snippets", "snippets", "snippets", primary_key="name", cursor_field="updated_at"),
     Table("ip_addresses", "info/ip_addresses", "ip_addresses", to_record=_address_record),
@@ -86,19 +108,46 @@ class ListStream(CustomerioStream):
 
     def read_stream(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[StreamData]:
         """The whole list, or with `one_page` the next page of the stream's walk (see next_page)."""
+        if stream_slice.get("one_page"):
+            paginator = self.walk
+            yield from self._listing(paginator, {}, one_page=True)
+            following = paginator.following
+            self.next_page = following.get("start") if following else None
+            return
+        flagged = self.table.flagged
+        if flagged is None:
+            yield from self._listing(self.new_walk(), {})
+            return
+        seen: set[Any] = set()
+        yield from self._listing(self.new_walk(), {}, flag=(flagged.field, False), seen=seen)
+        yield from self._listing(self.new_walk(), dict(flagged.params), flag=(flagged.field, True), seen=seen)
+
+    def _listing(
+        self,
+        paginator: Paginator,
+        params: Mapping[str, Any],
+        one_page: bool = False,
+        flag: tuple[str, bool] | None = None,
+        seen: set[Any] | None = None,
+    ) -> Iterable[StreamData]:
+        """The records of one listing; with `seen`, those whose key was seen already are left out."""
         to_record, normalize, progress = self.table.to_record, self.normalize, self.progress
-        one_page = bool(stream_slice.get("one_page"))
-        paginator = self.walk if one_page else self.new_walk()
-        for records in self.pages(self.table.path, paginator, self.table.records_key):
+        key = self.primary_key if isinstance(self.primary_key, str) else None
+        for records in self.pages(self.table.path, paginator, self.table.records_key, params=params):
             for raw in records:
                 record = to_record(raw) if to_record else raw
-                if isinstance(record, dict):
-                    yield normalize(record)
+                if not isinstance(record, dict):
+                    continue
+                if seen is not None and key is not None and record.get(key) is not None:
+                    if str(record[key]) in seen:
+                        continue
+                    seen.add(str(record[key]))
+                if flag is not None:
+                    record[flag[0]] = flag[1]
+                yield normalize(record)
             progress.add(len(records))
             if one_page:
                 break
-        following = paginator.following
-        self.next_page = following.get("start") if following and one_page else None
 
 
 class IncrementalListStream(ClientSideIncrementalMixin, ListStream):
