@@ -167,10 +167,14 @@ class RetryAfterBackoff(BackoffStrategy):
         attempt_count: int,
     ) -> float | None:
         wait = self._wait(response_or_exception, attempt_count)
-        self.logger.info(
-            f"Retrying {_endpoint_of_attempt(response_or_exception)} in {wait + 1:.1f} s "
-            f"(retry {attempt_count} of {MAX_RETRIES}): {_reason(response_or_exception)}."
-        )
+        where, reason = _endpoint_of_attempt(response_or_exception), _reason(response_or_exception)
+        if attempt_count > MAX_RETRIES:
+            # The CDK asks once more after the last attempt, then gives up without waiting.
+            self.logger.info(f"Giving up on {where} after {attempt_count} attempts: {reason}.")
+        else:
+            self.logger.info(
+                f"Retrying {where} in {wait + 1:.1f} s (retry {attempt_count} of {MAX_RETRIES}): {reason}."
+            )
         return wait
 
     def _wait(
