@@ -28,6 +28,7 @@ from integration_tests.scenarios import (
     new_sandbox,
     run,
     run_all,
+    warnings,
 )
 from source_customerio.streams.messages import WINDOW_SECONDS
 
@@ -107,6 +108,12 @@ def outcome():
         calls["domains"] = lambda: run(
             "read", config_for(domains, esp_suppression_domains=configured), catalog(["eps_suppression"])
         )
+        for status in (404, 400):
+            sb = stack.enter_context(new_sandbox(seed=63, quirks=Quirks(unknown_domain_status=status)))
+            sandboxes[("unknown domain", status)] = sb
+            calls[("unknown domain", status)] = lambda sb=sb: run(
+                "read", config_for(sb, esp_suppression_domains=configured), catalog(["eps_suppression"])
+            )
         quota = stack.enter_context(
             new_sandbox(seed=64, faults=Faults(burst_429=1000, retry_after_missing=1.0))
         )
@@ -156,6 +163,28 @@ def test_suppressions_are_read_per_sending_domain_with_the_domain_in_the_key(out
     assert max(emails.values()) == 2, "some addresses are suppressed on both domains"
     stats = sandbox.stats()["by_endpoint"]
     assert stats["GET /v1/esp/suppression/bounces"] >= 3  # one list per configured domain
+
+
+def test_a_domain_answered_404_is_read_as_empty_with_a_warning(outcome):
+    _, _, results = outcome
+    sandbox, result = results[("unknown domain", 404)]
+    assert result.exit_code == 0, result.stdout[-3000:]
+    keys = [
+        f"{r['suppression_type']}|{r['domain']}|{r['email']}" for r in result.records_of("eps_suppression")
+    ]
+    assert sorted(keys) == sorted(sandbox.world.suppression_keys(list(SENDING_DOMAINS)))
+    said = [w for w in warnings(result) if "other.example.com" in w]
+    assert len(said) == 4 and all("404" in w and "esp_suppression_domains" in w for w in said)
+
+
+def test_a_domain_answered_400_is_a_config_error_naming_it(outcome):
+    _, _, results = outcome
+    _, result = results[("unknown domain", 400)]
+    assert result.exit_code != 0
+    errors = [e for e in result.errors if e["failure_type"] == "config_error"]
+    assert errors and "'other.example.com'" in errors[0]["message"]
+    assert "esp_suppression_domains" in errors[0]["message"]
+    assert_clean(result)
 
 
 def test_429s_without_retry_after_end_in_an_error_about_a_daily_quota(outcome):

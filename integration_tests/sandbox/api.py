@@ -25,6 +25,7 @@ from typing import Any
 import orjson
 
 from .catalog import (
+    SENDING_DOMAINS,
     SUPPRESSION_CATEGORY,
     action_record,
     content_record,
@@ -363,7 +364,10 @@ class Api:
             if offset < 0:
                 raise ApiError(400, "offset must be >= 0")
             domain = req.arg("domain")
-            if domain:  # one sending domain's list (an unknown domain has none)
+            unknown = self.world.quirks.unknown_domain_status
+            if domain and domain not in SENDING_DOMAINS and unknown != 200:
+                raise ApiError(unknown, f"{domain} is not a sending domain of this workspace")
+            if domain:  # one sending domain's list
                 count = domain_count(domain, table.count)
                 ks = range(offset, min(offset + lim, count))
                 rows = [table.record(domain_index(domain, k)) for k in ks]

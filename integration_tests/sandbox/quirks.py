@@ -56,9 +56,13 @@ class Quirks:
     # A `next` token older than this many seconds is refused with `expired_cursor_status` (0: never).
     cursor_ttl_seconds: float = 0.0
     expired_cursor_status: int = 400
+    # -- sender identities and suppressions -----------------------------------------------------------------
     # What `GET /v1/sender_identities?hidden=true` lists: "all" senders, hidden ones included, or "only"
     # the hidden ones. Without `hidden`, the hidden ones are left out (documented).
     hidden_senders_listing: str = "all"
+    # How an ESP suppression list answers a `domain` the workspace does not send from: 200 (an empty
+    # list), or that error status (404, 400...).
+    unknown_domain_status: int = 200
     # -- sub-resources --------------------------------------------------------------------------------------
 
     @classmethod

@@ -18,6 +18,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 # Empty pages that still carry a new `next` are followed (the documentation does not promise that a
 # page is non-empty before the end), but not for ever: a server that keeps doing it is reported.
+# (Sandbox: Quirks.empty_pages_with_next, Quirks.last_page_next, Quirks.cursor_loop.)
 MAX_EMPTY_PAGES_IN_A_ROW = 200
 
 

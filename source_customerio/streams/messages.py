@@ -140,8 +140,9 @@ def inside(record: Any, span: tuple[int, int]) -> bool:
     """Whether a delivery belongs to [a, b] by its own `created`. One whose `created` cannot be read
     is kept: it might be read twice (the destination dedupes on `id`), but is never lost."""
     created = record.get("created") if isinstance(record, dict) else None
-    try:
-        second = int(float(created)) if created is not None else None
-    except (TypeError, ValueError):
-        return True
-    return second is None or span[0] <= second <= span[1]
+    if type(created) is not int:
+        try:
+            created = int(float(created))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return True
+    return span[0] <= created <= span[1]

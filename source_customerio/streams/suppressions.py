@@ -54,8 +54,9 @@ class EspSuppressions(CustomerioStream):
         which = f"the {kind} list" + (f" of {domain}" if domain else "")
         params = {"domain": domain} if domain else {}
         try:
-            # Without a domain, a list that does not exist (404) is read as empty; with one, a 404 is
-            # more likely a domain the workspace does not send from, which is said.
+            # Without a domain, a list that does not exist (404) is read as empty. How a domain the
+            # workspace does not send from is answered is not documented: an empty list, a 404 (read as
+            # empty, with a warning) or a 400/422 (a config error) (sandbox: Quirks.unknown_domain_status).
             pages = self.pages(
                 path, OffsetPagination(PAGE_SIZE), "suppressions", params, allow_missing=not domain
             )
