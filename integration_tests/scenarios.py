@@ -91,7 +91,8 @@ def run(
             stderr_text = stderr.read()
     stdout = "".join(lines)
     assert not hung.is_set(), f"the connector hung: still running after {timeout} s; last lines {lines[-3:]}"
-    return ConnectorRun(process.returncode, stdout, stderr_text, parse_messages(stdout))
+    messages = parse_messages(stdout, debug="--debug" in args)
+    return ConnectorRun(process.returncode, stdout, stderr_text, messages)
 
 
 def _read_stdout(process: subprocess.Popen[str], kill_after: int | None) -> list[str]:

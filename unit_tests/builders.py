@@ -24,13 +24,13 @@ from airbyte_cdk.models import (
     Level,
     SyncMode,
     TraceType,
-    Type,
 )
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, make_file, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 from airbyte_cdk.test.state_builder import StateBuilder
 
+from integration_tests.connector import protocol_message
 from source_customerio import SourceCustomerio
 
 KEY = "unit-test-key"
@@ -413,11 +413,5 @@ def run_cli(
 
 
 def parse_lines(lines: Iterable[str]) -> list[AirbyteMessage]:
-    """The Airbyte messages among stdout lines (other lines are skipped)."""
-    messages = []
-    for line in lines:
-        try:
-            messages.append(AirbyteMessageSerializer.load(json.loads(line)))
-        except (ValueError, TypeError, KeyError):
-            continue
-    return [m for m in messages if isinstance(m.type, Type)]
+    """The Airbyte messages of stdout lines; a line that is not one fails the test, quoting it."""
+    return [AirbyteMessageSerializer.load(protocol_message(line)) for line in lines]
