@@ -48,7 +48,6 @@ class StreamContext:
     url_base: str
     budget: RequestBudget
     request_timeout: tuple[float, float] = (10.0, 60.0)
-    retry_base_seconds: float = 1.0
     now: int = field(default_factory=lambda: int(time.time()))
 
     @cached_property
@@ -121,7 +120,7 @@ class CustomerioStream(HttpStream):
         return CustomerioErrorHandler(self.logger)
 
     def get_backoff_strategy(self) -> BackoffStrategy:
-        return RetryAfterBackoff(base_seconds=self.context.retry_base_seconds)
+        return RetryAfterBackoff()
 
     @cached_property
     def normalize(self) -> RecordNormalizer:
