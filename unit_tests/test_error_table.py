@@ -10,7 +10,9 @@ from airbyte_cdk.models import AirbyteStreamStatus, FailureType, Level
 from airbyte_cdk.sources.streams.http.error_handlers import ResponseAction
 
 from source_customerio.http.error_table import (
+    BACKOFF_SCALE_ENV,
     MAX_RETRIES,
+    MIN_BACKOFF_SECONDS,
     CustomerioErrorHandler,
     RetryAfterBackoff,
 )
@@ -197,3 +199,44 @@ def test_backoff(retry_after, attempt, expected):
 def test_backoff_after_a_network_error_is_exponential():
     error = requests.exceptions.ConnectionError()
     assert [RetryAfterBackoff().backoff_time(error, n) for n in (1, 2, 3)] == [1, 2, 4]
+
+
+# -- SOURCE_CUSTOMERIO_BACKOFF_SCALE ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "scale"),
+    [
+        (None, 1.0),  # unset: production waits
+        ("", 1.0),
+        ("0.01", 0.01),
+        (" 0.5 ", 0.5),
+        ("1e-3", 0.001),
+        ("0", 0.0),
+        ("3", 1.0),  # never longer than production
+        ("-2", 0.0),
+        ("inf", 1.0),
+        ("nan", 1.0),
+        ("fast", 1.0),  # unreadable: production waits
+    ],
+)
+def test_the_backoff_scale_is_read_and_clamped_to_0_1(raw, scale, monkeypatch):
+    if raw is not None:
+        monkeypatch.setenv(BACKOFF_SCALE_ENV, raw)
+    error = requests.exceptions.ConnectionError()
+    waits = [RetryAfterBackoff().backoff_time(error, attempt) for attempt in (1, 2, 3, 12)]
+    # 1, 2, 4 s, then the 60 s cap; scaled, never below the floor that keeps the CDK's own schedule out.
+    assert waits == [max(base * scale, MIN_BACKOFF_SECONDS) for base in (1, 2, 4, 60)]
+
+
+def test_the_backoff_scale_never_shortens_what_retry_after_asks(monkeypatch):
+    monkeypatch.setenv(BACKOFF_SCALE_ENV, "0.01")
+    assert RetryAfterBackoff().backoff_time(response(429, headers={"Retry-After": "7"}), 1) == 7
+    assert RetryAfterBackoff().backoff_time(response(429), 3) == 0.04
+
+
+def test_a_sync_waits_the_scaled_backoff(monkeypatch, requests_mock, retry_sleeps):
+    monkeypatch.setenv(BACKOFF_SCALE_ENV, "0.25")
+    requests_mock.get(f"{US}/campaigns", [{"status_code": 503}, {"status_code": 503}, OK])
+    assert_campaigns_read(read_campaigns())
+    assert retry_sleeps.calls == [0.25 + 1, 0.5 + 1]  # the CDK adds its second to each wait
