@@ -101,21 +101,25 @@ def read_stream(
     mode: SyncMode = SyncMode.full_refresh,
     state: list[AirbyteStateMessage] | None = None,
     expect_error: bool = False,
+    source: SourceCustomerio | None = None,
 ) -> EntrypointOutput:
     """Read `stream`(s) through the CDK entrypoint; the output is checked never to hold the key."""
     names = [stream] if isinstance(stream, str) else list(stream)
     outcome = ExpectedOutcome.EXPECT_EXCEPTION if expect_error else ExpectedOutcome.EXPECT_SUCCESS
-    output = read(SourceCustomerio(), config, catalog(*names, mode=mode), state, expected_outcome=outcome)
+    connector = source or SourceCustomerio()
+    output = read(connector, config, catalog(*names, mode=mode), state, expected_outcome=outcome)
     _assert_keys_absent(output, config)
     return output
 
 
-def check(config: Mapping[str, Any]) -> EntrypointOutput:
+def check(config: Mapping[str, Any], source: SourceCustomerio | None = None) -> EntrypointOutput:
     """`check` through the CDK entrypoint in this process (so requests_mock applies)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = make_file(Path(tmp) / "config.json", dict(config))
         output = _run_command(
-            SourceCustomerio(), ["check", "--config", path], expected_outcome=ExpectedOutcome.ALLOW_ANY
+            source or SourceCustomerio(),
+            ["check", "--config", path],
+            expected_outcome=ExpectedOutcome.ALLOW_ANY,
         )
     _assert_keys_absent(output, config)
     return output
