@@ -6,7 +6,7 @@ import logging
 
 import pytest
 import requests
-from airbyte_cdk.models import AirbyteStreamStatus, FailureType, Level
+from airbyte_cdk.models import AirbyteStreamStatus, FailureType, Level, SyncMode
 from airbyte_cdk.sources.streams.http.error_handlers import ResponseAction
 
 from source_customerio.http.error_table import (
@@ -22,10 +22,12 @@ from unit_tests.builders import (
     campaign,
     error_traces,
     log_lines,
+    newsletter,
     page,
     read_stream,
     records_of,
     segment,
+    states_of,
 )
 
 CAMPAIGNS = page("campaigns", [campaign(1), campaign(2)])
@@ -63,6 +65,41 @@ def test_403_skips_that_stream_with_a_warning_and_the_sync_goes_on(requests_mock
     assert "GET /segments" in warnings[0] and "key lacks the segments scope" in warnings[0]
     assert output.get_stream_statuses("segments")[-1] == AirbyteStreamStatus.COMPLETE
     assert len([r for r in requests_mock.request_history if r.path == "/v1/segments"]) == 1
+
+
+FORBIDDEN = {"status_code": 403, "json": {"errors": [{"detail": "key lacks the newsletters scope"}]}}
+
+
+def paged_newsletters(requests_mock, second_page):
+    """Page one of newsletters (2 records, `next` p2), then `second_page` (requests_mock kwargs)."""
+
+    def answer(request, context):
+        return page("newsletters", [newsletter(1), newsletter(2)], next="p2")
+
+    requests_mock.get(f"{US}/newsletters", json=answer)
+    requests_mock.get(f"{US}/newsletters?start=p2", **second_page)
+
+
+@pytest.mark.parametrize("mode", [SyncMode.full_refresh, SyncMode.incremental])
+def test_a_403_after_records_were_read_fails_that_stream_and_the_sync_goes_on(mode, requests_mock):
+    """A key refused part-way through a table (its access changed during the sync) would leave a
+    partial table behind a "skipped" warning: the stream fails instead, naming what was refused and
+    how much was read; what it emitted stays, and the other streams are read."""
+    paged_newsletters(requests_mock, FORBIDDEN)
+    requests_mock.get(f"{US}/campaigns", json=CAMPAIGNS)
+    output = read_stream(ConfigBuilder().build(), ["newsletters", "campaigns"], mode, expect_error=True)
+    assert [r["id"] for r in records_of(output, "newsletters")] == [1, 2]
+    assert [r["id"] for r in records_of(output, "campaigns")] == [1, 2]
+    [error] = [e for e in error_traces(output) if e.stream_descriptor and e.stream_descriptor.name]
+    assert error.stream_descriptor.name == "newsletters"
+    assert error.failure_type == FailureType.config_error
+    for words in ("'newsletters'", "GET /newsletters", "403", "key lacks the newsletters scope", "2 records"):
+        assert words in error.message, (words, error.message)
+    assert output.get_stream_statuses("newsletters")[-1] == AirbyteStreamStatus.INCOMPLETE
+    assert not [line for line in log_lines(output, Level.WARN) if "skipped" in line]
+    if mode == SyncMode.incremental:
+        # The next sync resumes at the page that was refused, not after it.
+        assert states_of(output, "newsletters")[-1]["resume"]["start"] == "p2"
 
 
 def test_404_on_an_endpoint_that_must_exist_names_it(requests_mock):
