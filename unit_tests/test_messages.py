@@ -233,17 +233,22 @@ def test_a_403_skips_the_stream_and_the_next_stream_is_read(requests_mock, froze
     assert any("'messages' skipped" in line for line in log_lines(output, Level.WARN))
 
 
-def test_a_failing_window_keeps_the_state_of_the_windows_before_it(requests_mock, frozen_now):
+def second_window_answers(status: int, body: dict):
+    """A /messages callback: every window as by_window(), but the second answers `status`."""
     second = WINDOWS_2024[1][0]
     ok = by_window()
 
     def answer(request, context):
         if int(query(request)["start_ts"]) == second:
-            context.status_code = 500
-            return {}
+            context.status_code = status
+            return body
         return ok(request, context)
 
-    requests_mock.get(f"{US}/messages", json=answer)
+    return answer
+
+
+def test_a_failing_window_keeps_the_state_of_the_windows_before_it(requests_mock, frozen_now):
+    requests_mock.get(f"{US}/messages", json=second_window_answers(500, {}))
     output = read_messages(expect_error=True)
     assert states_of(output, "messages") == [{"created": WINDOWS_2024[0][1]}]
     assert [r["id"] for r in records_of(output)] == [f"d{WINDOWS_2024[0][0]}"]
@@ -253,16 +258,7 @@ def test_a_failing_window_keeps_the_state_of_the_windows_before_it(requests_mock
 
 def test_a_403_on_a_later_window_fails_the_stream_and_keeps_the_windows_before_it(requests_mock, frozen_now):
     """The first window was read and emitted: a 403 on the second is not a "skipped" stream."""
-    second = WINDOWS_2024[1][0]
-    ok = by_window()
-
-    def answer(request, context):
-        if int(query(request)["start_ts"]) == second:
-            context.status_code = 403
-            return {"meta": {"error": "no access"}}
-        return ok(request, context)
-
-    requests_mock.get(f"{US}/messages", json=answer)
+    requests_mock.get(f"{US}/messages", json=second_window_answers(403, {"meta": {"error": "no access"}}))
     output = read_messages(expect_error=True)
     assert [r["id"] for r in records_of(output)] == [f"d{WINDOWS_2024[0][0]}"]
     assert states_of(output, "messages") == [{"created": WINDOWS_2024[0][1]}]

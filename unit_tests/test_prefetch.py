@@ -165,7 +165,11 @@ def produce_forever(stopped: dict[int, threading.Event], started: list[int]):
     return produce
 
 
-def test_close_stops_every_producer_and_closes_the_spill_files(spill_files, monkeypatch):
+@pytest.mark.parametrize("stop", ["close()", "the reader leaves"])
+def test_stopping_ends_every_producer_starts_no_further_unit_and_closes_the_spill_files(
+    stop, spill_files, monkeypatch
+):
+    """close(), or a reader that gives up part-way (an error elsewhere, the sync cancelled)."""
     monkeypatch.setattr(prefetch, "SPILL_LIMIT_BYTES", 4096)
     stopped = {unit: threading.Event() for unit in range(5)}
     started: list[int] = []
@@ -174,26 +178,13 @@ def test_close_stops_every_producer_and_closes_the_spill_files(spill_files, monk
     read = prefetcher.items(0)
     assert [next(read)["n"] for _ in range(5)] == [0, 1, 2, 3, 4]
     assert eventually(lambda: codec.spilled), "units ahead of the reader spill"
-    prefetcher.close()
+    if stop == "close()":
+        prefetcher.close()
+    else:
+        read.close()
     for unit in set(started):
-        assert stopped[unit].wait(WAIT), f"unit {unit} still producing after close()"
-    assert set(started) <= {0, 1, 2}, "no unit starts after close()"
-    assert spill_files and all(f.closed for f in spill_files)
-
-
-def test_a_reader_that_gives_up_part_way_cancels_the_read_ahead(spill_files, monkeypatch):
-    monkeypatch.setattr(prefetch, "SPILL_LIMIT_BYTES", 4096)
-    stopped = {unit: threading.Event() for unit in range(5)}
-    started: list[int] = []
-    codec = CountingCodec()
-    prefetcher = Prefetcher(range(5), produce_forever(stopped, started), ahead=2, codec=codec)
-    read = prefetcher.items(0)
-    next(read)
-    assert eventually(lambda: codec.spilled)
-    read.close()  # the stream's read stops here (an error elsewhere, the sync cancelled)
-    for unit in set(started):
-        assert stopped[unit].wait(WAIT), f"unit {unit} still producing after the reader left"
-    assert set(started) <= {0, 1}
+        assert stopped[unit].wait(WAIT), f"unit {unit} still producing after {stop}"
+    assert set(started) <= {0, 1, 2}, f"a unit started after {stop}"
     assert spill_files and all(f.closed for f in spill_files)
 
 
