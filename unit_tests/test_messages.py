@@ -240,19 +240,36 @@ def test_a_403_skips_the_stream_and_the_next_stream_is_read(requests_mock, froze
     assert any("'messages' skipped" in line for line in log_lines(output, Level.WARN))
 
 
-def test_a_failing_window_keeps_the_state_of_the_windows_before_it(requests_mock, frozen_now):
+def second_window_answers(status: int, body: dict):
+    """A /messages callback: every window as by_window(), but the second answers `status`."""
     second = WINDOWS_2024[1][0]
     ok = by_window()
 
     def answer(request, context):
         if meant(query(request))[0] == second:
-            context.status_code = 500
-            return {}
+            context.status_code = status
+            return body
         return ok(request, context)
 
-    requests_mock.get(f"{US}/messages", json=answer)
+    return answer
+
+
+def test_a_failing_window_keeps_the_state_of_the_windows_before_it(requests_mock, frozen_now):
+    requests_mock.get(f"{US}/messages", json=second_window_answers(500, {}))
     output = read_messages(expect_error=True)
     assert states_of(output, "messages") == [{"created": WINDOWS_2024[0][1]}]
     assert [r["id"] for r in records_of(output)] == [f"d{WINDOWS_2024[0][0]}"]
     errors = [e for e in error_traces(output) if e.failure_type == FailureType.transient_error]
     assert errors and "'messages'" in errors[0].message and "GET /messages" in errors[0].message
+
+
+def test_a_403_on_a_later_window_fails_the_stream_and_keeps_the_windows_before_it(requests_mock, frozen_now):
+    """The first window was read and emitted: a 403 on the second is not a "skipped" stream."""
+    requests_mock.get(f"{US}/messages", json=second_window_answers(403, {"meta": {"error": "no access"}}))
+    output = read_messages(expect_error=True)
+    assert [r["id"] for r in records_of(output)] == [f"d{WINDOWS_2024[0][0]}"]
+    assert states_of(output, "messages") == [{"created": WINDOWS_2024[0][1]}]
+    [error] = error_traces(output)[:1]
+    assert error.failure_type == FailureType.config_error
+    assert "'messages'" in error.message and "GET /messages" in error.message and "403" in error.message
+    assert not any("skipped" in line for line in log_lines(output, Level.WARN))

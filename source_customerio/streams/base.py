@@ -53,7 +53,6 @@ class StreamContext:
     url_base: str
     budget: RequestBudget
     request_timeout: tuple[float, float] = (10.0, 60.0)
-    retry_base_seconds: float = 1.0
     now: int = field(default_factory=lambda: int(time.time()))
 
     @cached_property
@@ -126,7 +125,7 @@ class CustomerioStream(HttpStream):
         return CustomerioErrorHandler(self.logger)
 
     def get_backoff_strategy(self) -> BackoffStrategy:
-        return RetryAfterBackoff(base_seconds=self.context.retry_base_seconds)
+        return RetryAfterBackoff()
 
     @cached_property
     def normalize(self) -> RecordNormalizer:
@@ -311,6 +310,19 @@ class CustomerioStream(HttpStream):
         try:
             yield from self.read_stream(sync_mode, stream_slice or {})
         except StreamForbiddenError as forbidden:
+            if self.progress.records:
+                # Refused part-way (the key's access changed mid-sync): skipping would pass a partial
+                # table off as a complete one. The state emitted so far still says where to resume.
+                raise AirbyteTracedException(
+                    message=(
+                        f"Stream '{self.name}': the App API key was refused {forbidden.endpoint} (403: "
+                        f"{forbidden.detail}) after {self.progress.records:,} records had been read, so "
+                        "the table is incomplete. Give the key access to this endpoint and sync again, "
+                        "or deselect the stream."
+                    ),
+                    failure_type=FailureType.config_error,
+                    stream_descriptor=StreamDescriptor(name=self.name),
+                ) from None
             self.forbidden = True
             self.logger.warning(
                 f"Stream '{self.name}' skipped: the App API key may not read {forbidden.endpoint} (403: "
