@@ -32,3 +32,13 @@ class StreamForbiddenError(Exception):
         super().__init__(f"{endpoint}: {detail}")
         self.endpoint = endpoint
         self.detail = detail
+
+
+class RequestRefusedError(Exception):
+    """A 400 that the stream's error handler passed back (only `customers` does): Customer.io refused
+    the request itself, e.g. a search filter it does not support, and the stream may try another."""
+
+    def __init__(self, endpoint: str, detail: str) -> None:
+        super().__init__(f"{endpoint}: {detail}")
+        self.endpoint = endpoint
+        self.detail = detail

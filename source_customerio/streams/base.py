@@ -24,7 +24,7 @@ from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthentic
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_customerio.config import CustomerioConfig
-from source_customerio.errors import StreamForbiddenError, transient_error
+from source_customerio.errors import RequestRefusedError, StreamForbiddenError, transient_error
 from source_customerio.http.budget import RequestBudget
 from source_customerio.http.error_table import (
     CustomerioErrorHandler,
@@ -173,6 +173,8 @@ class CustomerioStream(HttpStream):
             ) from None
         if response.status_code == 403:
             raise StreamForbiddenError(f"{method} /{path}", _error_detail(response))
+        if response.status_code == 400:  # only when the stream's error handler passes 400 back
+            raise RequestRefusedError(f"{method} /{path}", _error_detail(response))
         if response.status_code == 404:
             if allow_missing:
                 return None
