@@ -27,7 +27,7 @@ from source_customerio.errors import transient_error
 DOWNLOAD_ATTEMPTS = 5
 POLL_FIRST_WAIT_SECONDS = 1.0
 POLL_MAX_WAIT_SECONDS = 30.0
-COPY_CHUNK = 1 << 20
+COPY_CHUNK = 1 << 16
 # The download answer's key for the link: `url` in the OpenAPI document, `link` in customerio-node's
 # comment (🔶; `Quirks.export_link_key`).
 LINK_KEYS = ("url", "link")

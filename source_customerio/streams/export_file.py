@@ -26,7 +26,7 @@ from typing import IO, Any
 
 GZIP_MAGIC = b"\x1f\x8b"
 COPY_CHUNK = 1 << 20
-READ_BUFFER = 1 << 20
+READ_BUFFER = 1 << 16
 SAMPLE_SIZE = 100
 # Rows without a cio_id that may be resolved one hydration at a time (100 a request) before the file is
 # judged unusable.

@@ -67,15 +67,18 @@ class IdentifierIndex:
             if isinstance(i, dict) and i.get("cio_id") not in (None, "")
         ]
         self.db.executemany("INSERT INTO people VALUES (?, ?, ?)", rows)
+        self.db.commit()  # to the file: memory holds only SQLite's page cache
         self.people += len(rows)
 
     def clear(self) -> None:
         self.db.execute("DELETE FROM people")
+        self.db.commit()
         self.people = 0
 
     def finish(self) -> None:
         self.db.execute("CREATE INDEX by_id ON people (id)")
         self.db.execute("CREATE INDEX by_email ON people (email)")
+        self.db.commit()
 
     def lookup(self) -> Callable[[str | None, str | None], str | None]:
         """cio_id for an (id, email): by id; else by an email exactly one person has."""
