@@ -226,12 +226,11 @@ class Customers(CustomerioStream):
                 yield from self._export_mismatch(mismatch)
                 return
             self._export: ExportReader | None = reader
-        emitted, started_at = 0, reader.position
-        for record in reader.take(EXPORT_ROWS_PER_SLICE):
-            yield record
-            emitted += 1
-        self.progress.add(emitted)
-        if reader.position - started_at < EXPORT_ROWS_PER_SLICE:
+        started_at = reader.position
+        yield from reader.take(EXPORT_ROWS_PER_SLICE)
+        done = reader.position - started_at
+        self.progress.add(done)
+        if done < EXPORT_ROWS_PER_SLICE:
             self._finish_export(reader)
             self.state = dict(COMPLETE)
         else:

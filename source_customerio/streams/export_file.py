@@ -189,17 +189,16 @@ class PersonRows:
                     continue
                 position += 1
                 cio_id = row[ci]
+                attributes = {name: value for name, value in zip(names, row, strict=False) if value}
                 if not cio_id:
                     found = resolved.get(position)
                     if found is None:
                         if position >= end:
                             break
                         continue
-                    cio_id = found
+                    cio_id = attributes["cio_id"] = found
                 id_ = (row[ii] or None) if ii is not None else None
                 email = (row[ei] or None) if ei is not None else None
-                attributes = {name: value for name, value in zip(names, row, strict=False) if value}
-                attributes["cio_id"] = cio_id
                 yield {
                     "cio_id": cio_id,
                     "id": id_,

@@ -174,8 +174,7 @@ class ExportReader:
             self.rows.skip(rows)
 
     def take(self, limit: int) -> Iterator[dict[str, Any]]:
-        if self.rows is not None:
-            yield from self.rows.take(limit)
+        return self.rows.take(limit) if self.rows is not None else iter(())
 
     def close(self) -> None:
         if self.rows is not None:
