@@ -89,40 +89,29 @@ def run_people_export(sizes: Sizes, say: Callable[[str], None], timeout: float) 
         parse = _parse_and_shape(sandbox)
 
     with_id, without_id = out.rows
-    if with_id.wall is not None:
-        _target(
-            out,
-            f"{people:,} people by export at {ceiling}, cio_id column: "
-            f"wall <= {TARGETS['wall_with_cio_id']:g} s",
-            f"{with_id.wall:.1f} s",
-            with_id.complete and with_id.wall <= TARGETS["wall_with_cio_id"],
-            full,
-        )
-    if with_id.cpu_us_per_record is not None:
-        _target(
-            out,
-            f"... connector CPU <= {TARGETS['cpu_us_per_person']:g} µs per person",
-            f"{with_id.cpu_us_per_record:.1f} µs",
-            with_id.cpu_us_per_record <= TARGETS["cpu_us_per_person"],
-            full,
-        )
-    if with_id.rss_mb is not None:
-        _target(
-            out,
-            f"... peak RSS <= {TARGETS['rss_mb']:g} MB",
-            f"{with_id.rss_mb:.0f} MB",
-            with_id.rss_mb <= TARGETS["rss_mb"],
-            full,
-        )
-    if without_id.wall is not None:
-        _target(
-            out,
-            f"{people:,} people by export at {ceiling}, no cio_id column: "
-            f"wall <= {TARGETS['wall_without_cio_id']:g} s",
-            f"{without_id.wall:.1f} s",
-            without_id.complete and without_id.wall <= TARGETS["wall_without_cio_id"],
-            full,
-        )
+    checks = (
+        (
+            f"{people:,} people by export at {ceiling}, cio_id column: wall",
+            with_id.wall,
+            "wall_with_cio_id",
+            "s",
+        ),
+        ("... connector CPU per person", with_id.cpu_us_per_record, "cpu_us_per_person", "µs"),
+        ("... peak RSS", with_id.rss_mb, "rss_mb", "MB"),
+        (
+            f"{people:,} people by export at {ceiling}, no cio_id column: wall",
+            without_id.wall,
+            "wall_without_cio_id",
+            "s",
+        ),
+    )
+    for name, value, target, unit in checks:
+        if value is not None:
+            row = without_id if target == "wall_without_cio_id" else with_id
+            met = row.complete and value <= TARGETS[target]
+            out.targets.append(
+                (f"{name} <= {TARGETS[target]:g} {unit}", f"{value:.1f} {unit}", met if full else None)
+            )
     if with_id.cpu_us_per_record:
         out.notes.append(
             f"Parse + shape on its own (in this process, no HTTP, no Airbyte message): {parse.records:,} "
@@ -132,10 +121,6 @@ def run_people_export(sizes: Sizes, say: Callable[[str], None], timeout: float) 
             "rest is start-up, HTTP, the download and the Airbyte message path (record to stdout)."
         )
     return out
-
-
-def _target(out: PeopleExportResults, name: str, value: str, met: bool, judged: bool) -> None:
-    out.targets.append((name, value, met if judged else None))
 
 
 def _prepare(sandbox: SandboxProcess) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from typing import Any
 import orjson
 
 from source_customerio.streams.export_file import Layout
+from source_customerio.streams.people_search import identity_key, mapping
 
 # Of the sampled people, this share may be missing from hydration (deleted since the export).
 MISSING_TOLERANCE = 0.05
@@ -94,17 +95,17 @@ def cross_check(layout: Layout, sample: list[list[str]], hydrate: Hydrate, since
         return result
     id_type, column = key
     people = hydrate([row[column] for row in sample], id_type)
-    by_key = {_key(p.get(id_type), id_type): p for p in people}
+    by_key = {identity_key(p.get(id_type), id_type): p for p in people}
     columns = set(layout.names)
     absent: Counter[str] = Counter()
     differing: Counter[str] = Counter()
     for row in sample:
-        person = by_key.get(_key(row[column], id_type))
+        person = by_key.get(identity_key(row[column], id_type))
         if person is None:
             continue
         result.found += 1
         cells = layout.cells(row)
-        stamps = _mapping(person.get("timestamps"))
+        stamps = mapping(person.get("timestamps"))
         for name, value in _expected(person).items():
             result.known.add(name)
             if value in (None, "") or _set_since(stamps.get(name), since):
@@ -133,25 +134,16 @@ def cross_check(layout: Layout, sample: list[list[str]], hydrate: Hydrate, since
 
 
 def _expected(person: Mapping[str, Any]) -> dict[str, Any]:
-    identifiers = _mapping(person.get("identifiers"))
+    identifiers = mapping(person.get("identifiers"))
     expected = {
         k: v for k, v in identifiers.items() if k in ("cio_id", "id", "email") and v not in (None, "")
     }
-    expected.update(_mapping(person.get("attributes")))
+    expected.update(mapping(person.get("attributes")))
     return expected
 
 
 def _set_since(stamp: Any, since: int | None) -> bool:
     return since is not None and isinstance(stamp, (int, float)) and stamp >= since
-
-
-def _key(value: Any, id_type: str) -> str:
-    text = "" if value is None else str(value)
-    return text.casefold() if id_type == "email" else text
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
 
 
 def _counted(names: Counter[str]) -> str:

@@ -30,7 +30,7 @@ from source_customerio.streams.export_file import (
 )
 from source_customerio.streams.people_filter import PeopleFilter, partition
 from source_customerio.streams.people_join import IdentifierIndex, balanced_attributes, collect, write_keyed
-from source_customerio.streams.people_search import HYDRATE_BATCH, Hydrator
+from source_customerio.streams.people_search import HYDRATE_BATCH, Hydrator, identity_key
 
 Fetch = Callable[[list[str], str], list[Any]]
 Search = Callable[[dict[str, Any], "str | None"], Any]
@@ -157,9 +157,9 @@ class ExportReader:
             for start in range(0, len(rows), HYDRATE_BATCH):
                 batch = rows[start : start + HYDRATE_BATCH]
                 people = self.hydrate([str(row[slot]) for row in batch], id_type)
-                by_value = {_fold(p.get(id_type), id_type): p["cio_id"] for p in people}
+                by_value = {identity_key(p.get(id_type), id_type): p["cio_id"] for p in people}
                 for row in batch:
-                    resolved[row[0]] = by_value.get(_fold(row[slot], id_type))
+                    resolved[row[0]] = by_value.get(identity_key(row[slot], id_type))
         found.unkeyed = sum(1 for row in unkeyed if row[0] not in resolved)
         found.deleted = sum(1 for cio_id in resolved.values() if cio_id is None)
         if resolved:
@@ -184,8 +184,3 @@ class ExportReader:
 
 def _int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _fold(value: Any, id_type: str) -> str:
-    text = "" if value is None else str(value)
-    return text.casefold() if id_type == "email" else text

@@ -34,8 +34,8 @@ def person_record(item: Any) -> dict[str, Any] | None:
         return None
     wrapped = item.get("customer")
     person = dict(wrapped if isinstance(wrapped, Mapping) else item)
-    identifiers = _mapping(person.get("identifiers"))
-    attributes = _mapping(person.get("attributes"))
+    identifiers = mapping(person.get("identifiers"))
+    attributes = mapping(person.get("attributes"))
     cio_id = identifiers.get("cio_id") or attributes.get("cio_id") or person.get("cio_id")
     if cio_id in (None, ""):
         return None
@@ -45,15 +45,14 @@ def person_record(item: Any) -> dict[str, Any] | None:
     return person
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
+def mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _identity(record: Mapping[str, Any], id_type: str) -> str | None:
-    value = record.get(id_type)
-    if value in (None, ""):
-        return None
-    return str(value).casefold() if id_type == "email" else str(value)
+def identity_key(value: Any, id_type: str) -> str:
+    """An identifier as people are matched by it: emails regardless of case."""
+    text = "" if value is None else str(value)
+    return text.casefold() if id_type == "email" else text
 
 
 @dataclass
@@ -79,8 +78,8 @@ class Hydrator:
                     with self._lock:
                         self.without_cio_id += 1
                     continue
-                people.setdefault(_identity(record, id_type) or record["cio_id"], record)
-            left = [i for i in left if (str(i).casefold() if id_type == "email" else str(i)) not in people]
+                people.setdefault(identity_key(record.get(id_type), id_type) or record["cio_id"], record)
+            left = [i for i in left if identity_key(i, id_type) not in people]
             if not left:
                 break
         with self._lock:
