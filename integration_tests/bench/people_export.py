@@ -62,7 +62,7 @@ def run_people_export(sizes: Sizes, say: Callable[[str], None], timeout: float) 
             if quirks:
                 sandbox.configure(**quirks)
             say(f"bench: preparing the export file ({column}) in the sandbox (not timed) ...")
-            prepared = _prepare(sandbox)
+            prepared = prepare_export_file(sandbox)
             out.notes.append(
                 f"Export file ({column}): {prepared['rows']:,} rows, {prepared['bytes'] / 1e6:.0f} MB, "
                 f"written by the sandbox before the clock started in {prepared['write_seconds']:.1f} s."
@@ -123,7 +123,8 @@ def run_people_export(sizes: Sizes, say: Callable[[str], None], timeout: float) 
     return out
 
 
-def _prepare(sandbox: SandboxProcess) -> dict[str, Any]:
+def prepare_export_file(sandbox: SandboxProcess) -> dict[str, Any]:
+    """Have the sandbox write the file of an export of everyone now (the server's work, not timed)."""
     answer = requests.post(f"{sandbox.url}/_admin/prepare_export", json={"filters": EVERYONE}, timeout=3600)
     answer.raise_for_status()
     return dict(answer.json())

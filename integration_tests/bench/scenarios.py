@@ -15,7 +15,7 @@ from integration_tests.bench.commands import (
     minimal_command,
 )
 from integration_tests.bench.machine import connector_version, machine
-from integration_tests.bench.people_export import run_people_export
+from integration_tests.bench.people_export import prepare_export_file, run_people_export
 from integration_tests.bench.processes import SandboxProcess, measure
 from integration_tests.bench.profiling import run_profile
 from integration_tests.bench.report import derive
@@ -103,6 +103,7 @@ def run_benchmark(sizes: Sizes, profile: bool = False, log: Any = None) -> Repor
             if profile:
                 say("bench: profiling the unthrottled messages read under py-spy ...")
                 profile_text = run_profile(sandbox, command, measured, timeout)
+        prepare_export_file(sandbox)  # written by the sandbox before the clock starts (people_export.py)
         config = connector_config(sandbox, fast, start_ts, customers_method="exports")
         with connector_command(config, "customers") as command:
             step(
