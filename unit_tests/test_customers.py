@@ -289,3 +289,11 @@ def test_check_reads_customers_when_the_filter_naming_cio_id_is_refused(requests
     assert "may read all 18 streams" in status.message
     filters = [c.json()["filter"] for c in calls_to(requests_mock, "/v1/customers", "POST")]
     assert filters == [customers.EVERYONE, customers.ID_OR_EMAIL]
+
+
+@pytest.mark.parametrize("search_filter", [{"or": []}, "cio_only", 7])
+def test_a_saved_search_filter_that_is_not_one_of_ours_starts_again(search_filter, requests_mock):
+    FakePeople(fake_people(4), page_size=3).mock(requests_mock)
+    output = read_customers({"search_start": "3", "search_filter": search_filter})
+    assert sorted((r["cio_id"] for r in records_of(output)), key=int) == ["1", "2", "3", "4"]
+    assert any("is unusable; reading all people again" in w for w in log_lines(output, Level.WARN))

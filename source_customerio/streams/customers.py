@@ -169,7 +169,12 @@ class Customers(CustomerioStream):
                 pass
         elif "search_start" in stream_slice:
             start, people_filter = stream_slice["search_start"], stream_slice.get("search_filter", "everyone")
-            if isinstance(start, str) and start and people_filter in FILTERS:
+            if (
+                isinstance(start, str)
+                and start
+                and isinstance(people_filter, str)
+                and people_filter in FILTERS
+            ):
                 return {"search_start": start, "search_filter": people_filter}
         else:
             return {}
