@@ -90,8 +90,7 @@ class FileCache:
     """Each distinct export file, written once in a background thread into a folder removed with the cache."""
 
     def __init__(self) -> None:
-        self._folder = Path(tempfile.mkdtemp(prefix="sandbox-exports-"))
-        self._finalizer = weakref.finalize(self, shutil.rmtree, self._folder, True)
+        self._folder: Path | None = None  # made with the first file: most sandboxes export nothing
         self._files: dict[FileSpec, Future[ExportFile]] = {}
         self._lock = threading.Lock()
 
@@ -100,6 +99,9 @@ class FileCache:
             made = self._files.get(spec)
             if made is not None:
                 return made
+            if self._folder is None:
+                self._folder = Path(tempfile.mkdtemp(prefix="sandbox-exports-"))
+                weakref.finalize(self, shutil.rmtree, self._folder, True)
             made = Future()
             self._files[spec] = made
             path = self._folder / f"export-{len(self._files)}.csv"
