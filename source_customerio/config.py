@@ -134,9 +134,11 @@ class CustomerioConfig(BaseModel):
     customers_method: CustomersMethod = Field(
         default=CustomersMethod.AUTO,
         title="How to read customers",
-        description="`exports` (one asynchronous CSV export, fastest for large workspaces), "
-        "`search` (search then hydrate 100 people a request) or `auto` (exports unless the "
-        "workspace is small).",
+        description="`exports` (one asynchronous customer export, fastest for large workspaces; each "
+        "export also appears in the workspace's Exports list and in the `exports` stream; an export "
+        "whose file does not check out fails the sync), `search` (search then hydrate 100 people a "
+        "request) or `auto` (search when the workspace fits one search page, else an export, read by "
+        "search instead when its file does not check out).",
         json_schema_extra={"order": 7},
     )
     export_timeout_minutes: int = Field(

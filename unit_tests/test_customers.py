@@ -5,16 +5,20 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor, TimeoutError
 
 import pytest
-from airbyte_cdk.models import AirbyteStreamStatus, FailureType, Level
+from airbyte_cdk.models import AirbyteStreamStatus, FailureType, Level, Status
 
 from source_customerio.http.error_table import MAX_RETRIES
+from source_customerio.streams import customers
 from unit_tests.builders import (
     US,
     ConfigBuilder,
     calls_to,
+    check,
+    connection_status,
     error_traces,
     identifier,
     log_lines,
+    mock_api,
     person,
     query,
     read_stream,
@@ -22,6 +26,8 @@ from unit_tests.builders import (
     state,
     states_of,
 )
+from unit_tests.people_api import FakePeople
+from unit_tests.people_api import people as fake_people
 
 COMPLETE = {"__ab_full_refresh_sync_complete": True}
 
@@ -174,6 +180,26 @@ def test_a_read_with_state_resumes_at_the_saved_search_page(requests_mock):
     assert states_of(output, "customers")[-1] == COMPLETE
 
 
+@pytest.mark.parametrize("status", [400, 404, 410, 422])
+def test_a_saved_search_page_the_api_refuses_restarts_the_search_from_its_first_page(requests_mock, status):
+    answers = search_pages({None: (people(1, 2), "tok2"), "tok2": (people(3, 1), None)})
+
+    def search(request, context):
+        if query(request).get("start") == "expired":
+            context.status_code = status
+            return {"errors": [{"detail": "invalid start cursor", "status": str(status)}]}
+        return answers(request, context)
+
+    requests_mock.post(f"{US}/customers", json=search)
+    requests_mock.post(f"{US}/customers/attributes", json=hydrate())
+    output = read_customers({"search_start": "expired"})
+    starts = [query(s).get("start") for s in calls_to(requests_mock, "/v1/customers", "POST")]
+    assert starts == ["expired", None, "tok2"]
+    assert sorted(r["cio_id"] for r in records_of(output)) == ["1", "2", "3"]
+    assert checkpoints(output) == [{"search_start": "tok2"}, COMPLETE]
+    assert any("saved by the last sync" in line for line in log_lines(output, Level.WARN))
+
+
 def test_an_empty_workspace_reads_nothing_and_completes(requests_mock):
     mock_people(requests_mock, {None: ([], None)})
     output = read_customers()
@@ -200,16 +226,12 @@ def test_auto_hydrates_a_workspace_that_fits_one_search_page(requests_mock):
 
 
 def test_auto_switches_to_an_export_when_there_is_a_second_search_page(requests_mock):
-    mock_people(requests_mock, {None: (people(1, 1000), "Tok2")})
-    requests_mock.post(f"{US}/exports/customers", json={"export": {"id": 8}})
-    requests_mock.get(f"{US}/exports/8", json={"export": {"id": 8, "status": "done"}})
-    requests_mock.get(f"{US}/exports/8/download", json={"url": "https://files.example.com/8.csv"})
-    requests_mock.get(
-        "https://files.example.com/8.csv", text="cio_id,email\n1,a@example.com\n2,b@example.com\n"
-    )
+    FakePeople(fake_people(5), page_size=3).mock(requests_mock)
     output = read_customers(method="auto")
-    assert [r["cio_id"] for r in records_of(output)] == ["1", "2"]
-    assert calls_to(requests_mock, "/v1/customers/attributes") == []
+    assert [r["cio_id"] for r in records_of(output)] == ["1", "2", "3", "4", "5"]
+    assert len(calls_to(requests_mock, "/v1/customers", "POST")) == 1
+    # One hydration: the export's cross-check, not the people.
+    assert len(calls_to(requests_mock, "/v1/customers/attributes")) == 1
     assert checkpoints(output)[-1] == COMPLETE
 
 
@@ -311,3 +333,93 @@ def test_a_403_on_a_later_hydration_fails_the_stream_rather_than_skipping_it(req
     for words in ("'customers'", "403", "no attributes scope"):
         assert words in error.message, (words, error.message)
     assert not any("skipped" in line for line in log_lines(output, Level.WARN))
+
+
+# -- hydration that comes back short ------------------------------------------------------------
+
+
+def test_people_left_out_once_are_asked_for_again(requests_mock):
+    FakePeople(fake_people(250), omit_once=7).mock(requests_mock)
+    output = read_customers()
+    assert sorted((r["cio_id"] for r in records_of(output)), key=int) == [str(n) for n in range(1, 251)]
+    batches = [c.json()["ids"] for c in calls_to(requests_mock, "/v1/customers/attributes")]
+    assert sorted(len(b) for b in batches) == [7, 7, 7, 50, 100, 100]  # each short batch, once more
+    assert not log_lines(output, Level.WARN)
+
+
+def test_people_still_missing_are_counted_in_one_warning_at_the_end(requests_mock):
+    FakePeople(fake_people(250), page_size=100, deleted={"17", "130", "131"}).mock(requests_mock)
+    output = read_customers()
+    got = sorted((r["cio_id"] for r in records_of(output)), key=int)
+    assert got == [str(n) for n in range(1, 251) if n not in (17, 130, 131)]
+    [warning] = log_lines(output, Level.WARN)
+    assert "3 of the 250 people the search found were not returned" in warning
+    assert "17, 130, 131" in warning
+    messages = list(output.get_message_iterator())
+    last_record = max(n for n, m in enumerate(messages) if m.record is not None)
+    warned = next(n for n, m in enumerate(messages) if m.log is not None and m.log.message == warning)
+    assert warned > last_record, "one warning, at the end of the stream"
+
+
+def test_no_one_hydrated_at_all_is_an_error(requests_mock):
+    FakePeople(fake_people(5), deleted={"1", "2", "3", "4", "5"}).mock(requests_mock)
+    config = ConfigBuilder().with_(customers_method="search").build()
+    output = read_stream(config, "customers", expect_error=True)
+    assert any("No one the search found could be hydrated" in e.message for e in error_traces(output))
+
+
+# -- a search filter naming cio_id refused --------------------------------------------------------
+
+
+def test_a_refused_search_filter_is_replaced_once_and_remembered_in_state(requests_mock):
+    FakePeople(fake_people(7), page_size=3, refuse_cio_id=True).mock(requests_mock)
+    output = read_customers()
+    assert sorted((r["cio_id"] for r in records_of(output)), key=int) == [str(n) for n in range(1, 8)]
+    filters = [c.json()["filter"] for c in calls_to(requests_mock, "/v1/customers", "POST")]
+    assert filters == [customers.EVERYONE] + [customers.ID_OR_EMAIL] * 3
+    assert checkpoints(output)[:2] == [
+        {"search_start": "3", "search_filter": "id_or_email"},
+        {"search_start": "6", "search_filter": "id_or_email"},
+    ]
+    assert len([w for w in log_lines(output, Level.WARN) if "refused the filter" in w]) == 1
+
+
+def test_a_resumed_search_keeps_the_filter_its_token_came_from(requests_mock):
+    FakePeople(fake_people(7), page_size=3, refuse_cio_id=True).mock(requests_mock)
+    output = read_customers({"search_start": "6", "search_filter": "id_or_email"})
+    assert [c.json()["filter"] for c in calls_to(requests_mock, "/v1/customers", "POST")] == [
+        customers.ID_OR_EMAIL
+    ]
+    assert [r["cio_id"] for r in records_of(output)] == ["7"]
+    assert not log_lines(output, Level.WARN)
+
+
+def test_a_filter_refused_for_another_reason_is_an_error_naming_it(requests_mock):
+    requests_mock.post(
+        f"{US}/customers",
+        status_code=400,
+        json={"errors": [{"detail": "filter too complex", "status": "400"}]},
+    )
+    config = ConfigBuilder().with_(customers_method="search").build()
+    output = read_stream(config, "customers", expect_error=True)
+    [error, *_] = error_traces(output)
+    assert "POST /customers was refused (400: filter too complex)" in error.message
+    assert len(calls_to(requests_mock, "/v1/customers", "POST")) == 2  # EVERYONE, then ID_OR_EMAIL
+
+
+def test_check_reads_customers_when_the_filter_naming_cio_id_is_refused(requests_mock):
+    mock_api(requests_mock)
+    FakePeople(fake_people(3), refuse_cio_id=True).mock(requests_mock)
+    status = connection_status(check(ConfigBuilder().build()))
+    assert status.status == Status.SUCCEEDED
+    assert "may read all 18 streams" in status.message
+    filters = [c.json()["filter"] for c in calls_to(requests_mock, "/v1/customers", "POST")]
+    assert filters == [customers.EVERYONE, customers.ID_OR_EMAIL]
+
+
+@pytest.mark.parametrize("search_filter", [{"or": []}, "cio_only", 7])
+def test_a_saved_search_filter_that_is_not_one_of_ours_starts_again(search_filter, requests_mock):
+    FakePeople(fake_people(4), page_size=3).mock(requests_mock)
+    output = read_customers({"search_start": "3", "search_filter": search_filter})
+    assert sorted((r["cio_id"] for r in records_of(output)), key=int) == ["1", "2", "3", "4"]
+    assert any("is unusable; reading all people again" in w for w in log_lines(output, Level.WARN))

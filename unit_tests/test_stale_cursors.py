@@ -130,7 +130,7 @@ def test_resume_or_restart_reads_the_first_page_when_the_saved_cursor_is_refused
     newsletters = stream()
     with caplog.at_level(logging.WARNING):
         answer = newsletters.resume_or_restart("old", fetch_with(newsletters))
-    assert answer == PAGES[None]
+    assert answer == (None, PAGES[None])
     assert [query(r).get("start") for r in requests_mock.request_history] == ["old", None]
     assert any("saved by the last sync" in r.getMessage() for r in caplog.records)
 
@@ -138,8 +138,8 @@ def test_resume_or_restart_reads_the_first_page_when_the_saved_cursor_is_refused
 def test_resume_or_restart_passes_other_refusals_and_accepted_cursors_through(requests_mock):
     serve(requests_mock, {"bad": 405})
     newsletters = stream()
-    assert newsletters.resume_or_restart("p2", fetch_with(newsletters)) == PAGES["p2"]
-    assert newsletters.resume_or_restart(None, fetch_with(newsletters)) == PAGES[None]
+    assert newsletters.resume_or_restart("p2", fetch_with(newsletters)) == ("p2", PAGES["p2"])
+    assert newsletters.resume_or_restart(None, fetch_with(newsletters)) == (None, PAGES[None])
     with pytest.raises(RequestRefusedError) as refused:
         newsletters.resume_or_restart("bad", fetch_with(newsletters))
     assert refused.value.status == 405

@@ -19,6 +19,8 @@ ORDER = (
     "exports_ceiling",
     "search_big_computed",
     "exports_big_ceiling",
+    "people_export_cio_id",
+    "people_export_no_cio_id",
     "messages_ceiling",
     "minimal_ceiling",
     "both_ceiling",

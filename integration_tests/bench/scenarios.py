@@ -15,6 +15,7 @@ from integration_tests.bench.commands import (
     minimal_command,
 )
 from integration_tests.bench.machine import connector_version, machine
+from integration_tests.bench.people_export import prepare_export_file, run_people_export
 from integration_tests.bench.processes import SandboxProcess, measure
 from integration_tests.bench.profiling import run_profile
 from integration_tests.bench.report import derive
@@ -102,6 +103,7 @@ def run_benchmark(sizes: Sizes, profile: bool = False, log: Any = None) -> Repor
             if profile:
                 say("bench: profiling the unthrottled messages read under py-spy ...")
                 profile_text = run_profile(sandbox, command, measured, timeout)
+        prepare_export_file(sandbox)  # written by the sandbox before the clock starts (people_export.py)
         config = connector_config(sandbox, fast, start_ts, customers_method="exports")
         with connector_command(config, "customers") as command:
             step(
@@ -189,7 +191,16 @@ def run_benchmark(sizes: Sizes, profile: bool = False, log: Any = None) -> Repor
             ),
         )
 
-    report = Report(sizes, info, rows, [], [], startup=startup, profile=profile_text)
+    people_export = run_people_export(sizes, say, timeout)
+    report = Report(
+        sizes,
+        info,
+        rows + people_export.rows,
+        people_export.notes,
+        people_export.targets,
+        startup,
+        profile_text,
+    )
     derive(report, people)
     info["load average at end (1/5/15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     at_end = connector_version()

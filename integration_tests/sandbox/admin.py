@@ -68,6 +68,13 @@ class Admin:
             app.world.exports.ready_after_seconds = float(knobs["export_ready_after_seconds"])
         return self.current()
 
+    def prepare_export(self, filters: Any, attributes: list[str] | None = None) -> dict[str, Any]:
+        """Write the file a customer export of `filters` would have (under the current quirks) now, so that
+        an export made later finds it ready: a benchmark prepares it before its clock starts."""
+        world = self.app.world
+        predicate = world.people.compile(filters, world.segment_exists)
+        return world.exports.prepare(filters, attributes, predicate)
+
     def current(self) -> dict[str, Any]:
         app = self.app
         return {
@@ -105,6 +112,11 @@ class Admin:
             return json_response(
                 200, world.mutate(str(body.get("stream")), str(body.get("op")), body.get("count", 1))
             )
+        if req.method == "POST" and route == "prepare_export":
+            body = req.json()
+            if not isinstance(body, dict) or "filters" not in body:
+                raise ApiError(400, 'body must be {"filters": {...}, "attributes": [...]?}')
+            return json_response(200, self.prepare_export(body["filters"], body.get("attributes")))
         if req.method == "GET" and route == "stats":
             return json_response(200, self.app.stats_snapshot())
         if req.method == "POST" and route == "reset_stats":

@@ -36,7 +36,7 @@ from .catalog import (
 from .data import World
 from .deliveries import window
 from .people import Predicate
-from .tables import Record, Table
+from .tables import Table
 from .util import ApiError, Permutation, decode_cursor, encode_cursor
 
 Payload = dict[str, Any]
@@ -311,15 +311,7 @@ class Api:
             raise ApiError(400, 'body must be {"ids": [...]} with 1 to 100 ids')
         if len(ids) > 100:
             raise ApiError(400, f"too many ids: {len(ids)} (maximum 100)")
-        people = self.world.people
-        out: list[Record] = []
-        for raw in ids:
-            # Unknown ids are silently left out, as the API does.
-            i = None if id_type == "phone" else people.index_of(str(raw), id_type)
-            if i is not None:
-                rec = people.record(i)
-                out.append({"customer": rec} if people.wrapped(i) else rec)
-        return {"customers": out}
+        return {"customers": self.world.people.hydrate(ids, id_type)}
 
     def campaign_actions(self, req: Req, groups: list[str]) -> Payload:
         table, index = self._parent("campaigns", groups[0])
@@ -382,11 +374,16 @@ class Api:
         body = req.json()
         if not isinstance(body, dict) or "filters" not in body:
             raise ApiError(400, 'body must be {"filters": {...}}')
+        attributes = body.get("attributes")
+        if attributes is not None and not (
+            isinstance(attributes, list) and all(isinstance(a, str) for a in attributes)
+        ):
+            raise ApiError(400, "attributes must be a list of attribute names")
         predicate = self.world.people.compile(body["filters"], self.world.segment_exists)
         table = self.world.tables["exports"]
         now = int(time.time())
         index = table.insert(1, now)[0]
-        self.world.exports.register(index, body["filters"], predicate, now)
+        self.world.exports.register(index, body["filters"], attributes, predicate, now)
         return {"export": table.record(index)}
 
     def get_export(self, req: Req, groups: list[str]) -> Payload:
@@ -399,4 +396,5 @@ class Api:
         if not self.world.exports.is_done(index):
             raise ApiError(400, f"export {groups[0]} is not ready for download")
         token = self.world.exports.token(index, int(time.time()))
-        return {"url": f"{self.public_url}/_downloads/{token}"}
+        # The OpenAPI document says `url`; customerio-node's comment says `link` (quirk export_link_key).
+        return {self.world.quirks.export_link_key: f"{self.public_url}/_downloads/{token}"}

@@ -76,7 +76,8 @@ class App:
             body = f"<Error><Code>AccessDenied</Code><Message>{exc.detail}</Message></Error>".encode()
             return Response(exc.status, body, "application/xml")
         self.stats.record("GET /_downloads/{token}", "200", authorization=auth, download=True)
-        return Response(200, self.world.exports.csv_chunks(index), "text/csv; charset=utf-8")
+        chunks, content_type, headers = self.world.exports.download(index)
+        return Response(200, chunks, content_type, headers)
 
     def _api(self, req: Req) -> Response:
         hit = self.api.match(req.method, req.path)

@@ -68,7 +68,7 @@ class World:
         # Standing API behaviours the documentation leaves open; every route may consult them.
         self.quirks = quirks or Quirks()
         self.ctx = Ctx(seed, int(time.time()) if now is None else now)
-        self.people = People(self.ctx, counts["people"])
+        self.people = People(self.ctx, counts["people"], self.quirks)
         self.tables: dict[str, Table] = build_tables(self.ctx, counts, self.people.identity, counts["people"])
         secret = hashlib.sha256(f"sandbox-download-{seed}".encode()).digest()
         self.exports = Exports(self.ctx, self.people, counts["exports"], secret)
@@ -87,7 +87,7 @@ class World:
         if stream == "messages":
             return self.deliveries.count
         if stream == "customers":
-            return self.people.count
+            return self.people.count - len(self.people.deleted())
         if stream == "eps_suppression":
             return sum(self.tables[f"suppression:{k}"].count for k in SUPPRESSION_TYPES)
         return self.tables[stream].count
@@ -96,7 +96,7 @@ class World:
         if stream == "messages":
             yield from (self.deliveries.key(i) for i in self.deliveries.indices())
         elif stream == "customers":
-            yield from (self.people.cio_id(i) for i in range(self.people.count))
+            yield from (self.people.cio_id(i) for i in self.people.existing())
         elif stream == "eps_suppression":
             for kind in SUPPRESSION_TYPES:
                 table = self.tables[f"suppression:{kind}"]

@@ -1,29 +1,76 @@
-"""Customer exports: `POST /v1/exports/customers`, polling, signed download URLs and a streamed CSV.
+"""Customer exports: `POST /v1/exports/customers`, polling, signed download URLs and the export file.
 
-An export is pending until it has been polled `ready_after_polls` times or `ready_after_seconds` have passed,
-then done, with `total` = people matching its filter. The download URL, like the API's signed link, needs
-no Authorization header and expires after 15 minutes; the CSV is generated row by row while it is sent.
+An export's file is written once, on disk, by a background thread while the export is pending, and cached
+by everything it depends on (the filter, the attributes asked for, the file-shaping quirks, the people's data
+version): a second export of the same people, or a benchmark that prepares the file before it starts its
+clock (`/_admin/prepare_export`), finds it ready. The export turns done once its file is written and it has
+been polled `ready_after_polls` times or `ready_after_seconds` have passed; `total` = people matching its
+filter. The download URL, like the API's signed link, needs no Authorization header and expires after 15
+minutes; the file is streamed from disk.
+
+File quirks (quirks.py): no `cio_id` column, shuffled columns, extra columns, only the attributes asked for,
+gzip with or without `Content-Encoding`, a UTF-8 byte-order mark, the last N people left out.
 """
 
 from __future__ import annotations
 
 import base64
 import csv
+import gzip
 import hashlib
 import hmac
 import io
+import shutil
+import tempfile
 import threading
 import time
-from collections.abc import Iterator
+import weakref
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
 
 from .people import ATTRIBUTE_NAMES, People, Predicate
 from .tables import Ctx, Record
-from .util import ApiError
+from .util import ApiError, mix, salt
 
 LINK_TTL = 15 * 60
-ROWS_PER_CHUNK = 500
+CHUNK_BYTES = 1 << 18
+BOM = b"\xef\xbb\xbf"
+IDENTIFIER_COLUMNS = ("cio_id", "id", "email")
+# Columns no document promises and the connector cannot know: they are not attributes.
+EXTRA_COLUMNS = ("segment_ids", "exported_at")
+_SEGMENTS_SHOWN = (7, 8, 9)
+
+
+@dataclass(frozen=True)
+class FileSpec:
+    """Everything an export file's bytes depend on."""
+
+    filters: str  # canonical JSON
+    attributes: tuple[str, ...]
+    cio_id_column: bool
+    column_order: str
+    extra_columns: bool
+    only_asked_attributes: bool
+    compression: str
+    bom: bool
+    drops_rows: int
+    data_version: tuple[int, int, int]
+
+
+@dataclass
+class ExportFile:
+    path: Path
+    columns: list[str]
+    rows: int  # data rows in the file
+    total: int  # people the filter matched (the rows and those the `export_drops_rows` quirk left out)
+    compression: str
+    seconds: float  # how long writing it took
 
 
 @dataclass
@@ -32,10 +79,41 @@ class Job:
     created: int
     started: float
     filters: Any
-    predicate: Predicate
+    file: Future[ExportFile]
     polls: int = 0
     done_at: int | None = None
     total: int = 0
+    failed: bool = False
+
+
+class FileCache:
+    """Each distinct export file, written once in a background thread into a folder removed with the cache."""
+
+    def __init__(self) -> None:
+        self._folder: Path | None = None  # made with the first file: most sandboxes export nothing
+        self._files: dict[FileSpec, Future[ExportFile]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, spec: FileSpec, write: Callable[[Path], ExportFile]) -> Future[ExportFile]:
+        with self._lock:
+            made = self._files.get(spec)
+            if made is not None:
+                return made
+            if self._folder is None:
+                self._folder = Path(tempfile.mkdtemp(prefix="sandbox-exports-"))
+                weakref.finalize(self, shutil.rmtree, self._folder, True)
+            made = Future()
+            self._files[spec] = made
+            path = self._folder / f"export-{len(self._files)}.csv"
+
+        def run() -> None:
+            try:
+                made.set_result(write(path))
+            except BaseException as error:  # the export then reports itself failed
+                made.set_exception(error)
+
+        threading.Thread(target=run, name="sandbox-export-file", daemon=True).start()
+        return made
 
 
 class Exports:
@@ -49,6 +127,7 @@ class Exports:
         self._jobs: dict[int, Job] = {}  # by table index
         self._downloads: dict[int, int] = {}
         self._lock = threading.Lock()
+        self._files = FileCache()
 
     # records -----------------------------------------------------------------------------------------
     def build(self, i: int, born: int | None) -> Record:
@@ -85,8 +164,8 @@ class Exports:
             "total": job.total,
             "deduplicate_id": f"{eid}:{updated}",
             "type": "customers",
-            "failed": False,
-            "status": "pending" if job.done_at is None else "done",
+            "failed": job.failed,
+            "status": "failed" if job.failed else "pending" if job.done_at is None else "done",
             "description": "Customers export created via the API",
             "downloads": self._downloads.get(i, 0),
             "created_at": job.created,
@@ -95,16 +174,57 @@ class Exports:
 
     def _settle(self, job: Job) -> None:
         with self._lock:
-            if job.done_at is not None:
+            if job.done_at is not None or not job.file.done():
                 return
             ripe = time.monotonic() - job.started >= self.ready_after_seconds
             if job.polls >= self.ready_after_polls or ripe:
-                job.total = sum(1 for p in range(self.people.count) if job.predicate(p))
+                error = job.file.exception()
+                job.failed = error is not None
+                job.total = 0 if error is not None else job.file.result().total
                 job.done_at = max(int(time.time()), job.created)
 
     # lifecycle -------------------------------------------------------------------------------------------
-    def register(self, index: int, filters: Any, predicate: Predicate, now: int) -> None:
-        self._jobs[index] = Job(index, now, time.monotonic(), filters, predicate)
+    def spec(self, filters: Any, attributes: list[str] | None) -> FileSpec:
+        q = self.people.quirks
+        return FileSpec(
+            filters=orjson.dumps(filters, option=orjson.OPT_SORT_KEYS).decode(),
+            attributes=tuple(dict.fromkeys(attributes or ())),
+            cio_id_column=q.export_cio_id_column,
+            column_order=q.export_column_order,
+            extra_columns=q.export_extra_columns,
+            only_asked_attributes=q.export_attributes_only_when_asked,
+            compression=q.export_compression,
+            bom=q.export_bom,
+            drops_rows=q.export_drops_rows,
+            data_version=self.people.version,
+        )
+
+    def file_for(
+        self, filters: Any, attributes: list[str] | None, predicate: Predicate
+    ) -> Future[ExportFile]:
+        spec = self.spec(filters, attributes)
+        if spec.compression not in ("none", "gzip", "gzip_no_header"):
+            raise ApiError(500, f"sandbox: unknown export_compression {spec.compression!r}")
+        return self._files.get(spec, lambda path: self._write(spec, predicate, path))
+
+    def register(
+        self, index: int, filters: Any, attributes: list[str] | None, predicate: Predicate, now: int
+    ) -> None:
+        made = self.file_for(filters, attributes, predicate)
+        self._jobs[index] = Job(index, now, time.monotonic(), filters, made)
+
+    def prepare(self, filters: Any, attributes: list[str] | None, predicate: Predicate) -> dict[str, Any]:
+        """Write (or find) the file an export of `filters` would have, before anyone asks for it."""
+        started = time.monotonic()
+        made = self.file_for(filters, attributes, predicate).result()
+        return {
+            "rows": made.rows,
+            "total": made.total,
+            "columns": made.columns,
+            "bytes": made.path.stat().st_size,
+            "seconds": round(time.monotonic() - started, 3),
+            "write_seconds": round(made.seconds, 3),
+        }
 
     def poll(self, index: int) -> None:
         job = self._jobs.get(index)
@@ -117,11 +237,7 @@ class Exports:
         if job is None:
             return index != 1  # base export 1 is the failed one
         self._settle(job)
-        return job.done_at is not None
-
-    def predicate(self, index: int) -> Predicate:
-        job = self._jobs.get(index)
-        return job.predicate if job is not None else (lambda p: True)
+        return job.done_at is not None and not job.failed
 
     # signed links ----------------------------------------------------------------------------------------
     def _sign(self, payload: str) -> str:
@@ -147,32 +263,85 @@ class Exports:
         return index
 
     # the file --------------------------------------------------------------------------------------------
-    def csv_chunks(self, index: int) -> Iterator[bytes]:
+    def download(self, index: int) -> tuple[Iterator[bytes], str, dict[str, str]]:
+        """(body, content type, headers) of an export's file, streamed from disk."""
         with self._lock:
             self._downloads[index] = self._downloads.get(index, 0) + 1
-        predicate = self.predicate(index)
+        job = self._jobs.get(index)
+        made = (job.file if job is not None else self.file_for(None, None, lambda p: True)).result()
+        headers = {"Content-Encoding": "gzip"} if made.compression == "gzip" else {}
+        kind = "application/gzip" if made.compression == "gzip_no_header" else "text/csv; charset=utf-8"
+        return _chunks(made.path), kind, headers
+
+    def columns(self, spec: FileSpec) -> list[str]:
+        names = list(spec.attributes) if spec.only_asked_attributes else list(ATTRIBUTE_NAMES)
+        names += [a for a in spec.attributes if a not in names and a not in IDENTIFIER_COLUMNS]
+        columns = [c for c in IDENTIFIER_COLUMNS if c != "cio_id" or spec.cio_id_column]
+        columns += [*names, *(EXTRA_COLUMNS if spec.extra_columns else ())]
+        if spec.column_order == "shuffled":
+            shuffled = sorted(columns, key=lambda c: mix(self.ctx.seed, salt(c)))
+            columns = shuffled if shuffled != columns else columns[::-1]
+        elif spec.column_order != "fixed":
+            raise ValueError(f"sandbox: unknown export_column_order {spec.column_order!r}")
+        return columns
+
+    def _write(self, spec: FileSpec, predicate: Predicate, path: Path) -> ExportFile:
+        started = time.monotonic()
         people = self.people
-        buf = io.StringIO()
-        writer = csv.writer(buf, lineterminator="\n")
-        writer.writerow(["cio_id", "id", "email", *ATTRIBUTE_NAMES])
-        rows = 0
-        for p in range(people.count):
-            if not predicate(p):
-                continue
-            ident = people.identity(p)
-            attrs, _ = people.custom_attributes(p)
-            writer.writerow(
-                [
-                    ident["cio_id"],
-                    ident["id"] or "",
-                    ident["email"] or "",
-                    *(attrs.get(a, "") for a in ATTRIBUTE_NAMES),
-                ]
-            )
-            rows += 1
-            if rows % ROWS_PER_CHUNK == 0:
-                yield buf.getvalue().encode()
-                buf.seek(0)
-                buf.truncate()
-        if buf.tell():
-            yield buf.getvalue().encode()
+        gone = people.deleted()
+        columns = self.columns(spec)
+        exported_at = str(self.ctx.anchor)
+        held_back: deque[list[str]] = deque()
+        matched = 0
+        with open(path, "wb") as raw:
+            out: BinaryIO = raw
+            if spec.compression != "none":
+                out = gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=1, mtime=0)  # type: ignore[assignment]
+            if spec.bom:
+                out.write(BOM)
+            text = io.TextIOWrapper(out, encoding="utf-8", newline="")
+            writer = csv.writer(text, lineterminator="\n")
+            writer.writerow(columns)
+            for p in range(people.count):
+                if p in gone or not predicate(p):
+                    continue
+                ident = people.identity(p)
+                attrs, _ = people.custom_attributes(p)
+                people.note_presence(p, attrs)
+                values: dict[str, Any] = {
+                    **attrs,
+                    "cio_id": ident["cio_id"],
+                    "id": ident["id"],
+                    "email": ident["email"],
+                }
+                if spec.extra_columns:
+                    values["segment_ids"] = ";".join(
+                        str(s) for s in _SEGMENTS_SHOWN if people.in_segment(s, p)
+                    )
+                    values["exported_at"] = exported_at
+                row = [values.get(c) or "" for c in columns]
+                matched += 1
+                if spec.drops_rows:
+                    held_back.append(row)
+                    if len(held_back) <= spec.drops_rows:
+                        continue
+                    row = held_back.popleft()
+                writer.writerow(row)
+            text.flush()
+            text.detach()
+            if out is not raw:
+                out.close()
+        return ExportFile(
+            path,
+            columns,
+            matched - len(held_back),
+            matched,
+            spec.compression,
+            time.monotonic() - started,
+        )
+
+
+def _chunks(path: Path) -> Iterator[bytes]:
+    with open(path, "rb") as source:
+        while chunk := source.read(CHUNK_BYTES):
+            yield chunk

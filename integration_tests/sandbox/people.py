@@ -8,15 +8,22 @@ Identity quirks mirrored from the API:
 - Attribute values are strings, including numbers and times (``"created_at": "1489014595"``).
 - The attributes endpoint returns even-indexed people wrapped (``{"customer": {...}}``, as documented) and
   odd-indexed people flat (as seen in production).
+
+People quirks (see quirks.py): ``search_refuses_cio_id`` (a filter naming ``cio_id`` is a 400),
+``hydration_omits_once`` (a hydration leaves out up to N people the first time they are asked) and
+``hydration_deleted`` (N people were deleted: the search index still finds them, hydration and exports do not,
+and the truth no longer holds them).
 """
 
 from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable
+from array import array
+from collections.abc import Callable, Iterable
 from typing import Any
 
+from .quirks import Quirks
 from .tables import Ctx, Record
 from .util import DAY, ApiError, Draw, mix, salt
 
@@ -37,24 +44,57 @@ PLANS = ("free", "pro", "enterprise")
 COUNTRIES = ("US", "FR", "DE", "BR", "JP", "IN")
 _EMAIL = re.compile(r"^person(\d+)@example\.com$")
 _SALT = salt("people")
+_UNKNOWN = 0xFFFF  # a presence mask not computed yet
+_DELETED_DRAW = 77
 
 Identity = dict[str, "str | None"]
 Predicate = Callable[[int], bool]
 
 
 class People:
-    def __init__(self, ctx: Ctx, count: int) -> None:
+    def __init__(self, ctx: Ctx, count: int, quirks: Quirks | None = None) -> None:
         self.ctx = ctx
         self.base_count = count
+        self.quirks = quirks or Quirks()
         self._count = count
         self._born: dict[int, int] = {}
         self._updates: dict[int, tuple[int, str]] = {}
         self._lock = threading.Lock()
         self._mutations = 0
+        # Which of ATTRIBUTE_NAMES each person has (bit k = ATTRIBUTE_NAMES[k]), filled as people are
+        # looked at: an `exists` filter on an attribute then costs a lookup, not a person's generation.
+        self._presence: array[int] | None = None
+        self._asked: set[int] = set()  # by hydration, tracked only under `hydration_omits_once`
+        self._deleted: tuple[tuple[int, int], frozenset[int]] = ((0, 0), frozenset())
 
     @property
     def count(self) -> int:
         return self._count
+
+    @property
+    def version(self) -> tuple[int, int, int]:
+        """Changes whenever any person's identity, attributes or existence may have changed."""
+        return self._count, self._mutations, self.quirks.hydration_deleted
+
+    # existence ------------------------------------------------------------------------------------------
+    def deleted(self) -> frozenset[int]:
+        """The `hydration_deleted` people: a deterministic pick, the same for the same seed and count."""
+        wanted = (self.quirks.hydration_deleted, self._count)
+        cached_for, picked = self._deleted
+        if cached_for != wanted:
+            n, count = wanted
+            picked = (
+                frozenset(Draw(self.ctx.seed, _SALT, _DELETED_DRAW).distinct_below(n, count))
+                if n
+                else frozenset()
+            )
+            self._deleted = (wanted, picked)
+        return picked
+
+    def existing(self) -> Iterable[int]:
+        """Every person who has not been deleted, in index order (the truth)."""
+        gone = self.deleted()
+        return (i for i in range(self._count) if i not in gone)
 
     # identities -----------------------------------------------------------------------------------------
     def kind(self, i: int) -> int:
@@ -166,6 +206,52 @@ class People:
     def wrapped(self, i: int) -> bool:
         return i % 2 == 0
 
+    def hydrate(self, ids: list[Any], id_type: str) -> list[Record]:
+        """POST /v1/customers/attributes: unknown (and deleted) ids are silently left out, as the API
+        does; `hydration_omits_once` leaves out up to N more a request, among people asked for the first
+        time."""
+        gone = self.deleted()
+        tracking = self.quirks.hydration_omits_once > 0
+        omit = self.quirks.hydration_omits_once
+        out: list[Record] = []
+        for raw in ids:
+            i = None if id_type == "phone" else self.index_of(str(raw), id_type)
+            if i is None or i in gone:
+                continue
+            if tracking:
+                with self._lock:
+                    first_time = i not in self._asked
+                    self._asked.add(i)
+                if first_time and omit > 0:
+                    omit -= 1
+                    continue
+            rec = self.record(i)
+            out.append({"customer": rec} if self.wrapped(i) else rec)
+        return out
+
+    def presence(self, i: int) -> int:
+        """The bit mask of ATTRIBUTE_NAMES person i has."""
+        masks = self._presence
+        if masks is None or len(masks) < self._count:
+            with self._lock:
+                masks = self._presence
+                if masks is None or len(masks) < self._count:
+                    grown = array("H", [_UNKNOWN]) * self._count
+                    if masks is not None:
+                        grown[: len(masks)] = masks
+                    self._presence = masks = grown
+        mask = masks[i]
+        if mask == _UNKNOWN:
+            mask = self.note_presence(i, self.custom_attributes(i)[0])
+        return mask
+
+    def note_presence(self, i: int, attrs: dict[str, str]) -> int:
+        mask = sum(1 << k for k, name in enumerate(ATTRIBUTE_NAMES) if name in attrs)
+        masks = self._presence
+        if masks is not None and i < len(masks):
+            masks[i] = mask
+        return mask
+
     # membership and filters --------------------------------------------------------------------------------
     def in_segment(self, segment_id: int, i: int) -> bool:
         # The first segment (id 7) holds most people, so its membership always spans several pages.
@@ -209,6 +295,12 @@ class People:
             raise ApiError(400, "operator 'eq' needs a value")
         wanted = str(arg.get("value"))
 
+        if field == "cio_id" and self.quirks.search_refuses_cio_id:
+            raise ApiError(400, "Filter attribute 'cio_id' is not supported; filter on id or email instead")
+        if operator == "exists" and field in ATTRIBUTE_NAMES:
+            bit = 1 << ATTRIBUTE_NAMES.index(field)
+            return lambda i: bool(self.presence(i) & bit)
+
         if field in ("id", "email", "cio_id"):
 
             def get(i: int) -> str | None:
@@ -239,4 +331,6 @@ class People:
             picked = d.distinct_below(n, self._count)
             for i in picked:
                 self._updates[i] = (now, d.choice(PLANS))
+                if self._presence is not None and i < len(self._presence):
+                    self._presence[i] = _UNKNOWN
             return picked

@@ -253,3 +253,6 @@ class Sandbox:
 
     def configure(self, **knobs: Any) -> dict[str, Any]:
         return self.app.admin.configure(**knobs)
+
+    def prepare_export(self, filters: Any, attributes: list[str] | None = None) -> dict[str, Any]:
+        return self.app.admin.prepare_export(filters, attributes)

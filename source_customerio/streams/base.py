@@ -269,18 +269,20 @@ class CustomerioStream(HttpStream):
             "first page again: records read before may arrive again, none are lost."
         )
 
-    def resume_or_restart(self, saved: str | None, fetch: Callable[[str | None], Any]) -> Any:
-        """`fetch(saved)`, or `fetch(None)` with a warning when the API refuses the saved cursor:
-        the same rule as `pages()`, for streams that page on their own (customers' search)."""
+    def resume_or_restart(
+        self, saved: str | None, fetch: Callable[[str | None], Any]
+    ) -> tuple[str | None, Any]:
+        """(saved, `fetch(saved)`), or (None, `fetch(None)`) with a warning when the API refuses the
+        saved cursor: the same rule as `pages()`, for streams that page on their own (customers' search)."""
         if not saved:
-            return fetch(None)
+            return None, fetch(None)
         try:
-            return fetch(saved)
+            return saved, fetch(saved)
         except RequestRefusedError as refused:
             if refused.status not in STALE_CURSOR_STATUSES:
                 raise
             self.restart_warning(refused.endpoint, refused)
-            return fetch(None)
+            return None, fetch(None)
 
     def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
         """(method, path, params, body) of the cheapest request that shows whether the key may read

@@ -1,20 +1,21 @@
-"""People through Customer.io's asynchronous customer export.
+"""Customer.io's asynchronous customer export, from start to a file on disk.
 
 `POST /v1/exports/customers` starts an export of everyone matching a filter; `GET /v1/exports/{id}`
-says when it is done; `GET /v1/exports/{id}/download` gives a signed link (valid 15 minutes) to a
-CSV. A million people arrive in a handful of requests instead of 11,000 search-and-hydrate calls.
+says when it is done; `GET /v1/exports/{id}/download` gives a signed link (valid 15 minutes) to the file.
+A million people arrive in a handful of requests instead of 11,000 search-and-hydrate calls. Each
+export also shows up in the workspace's own Exports list (and in the `exports` stream).
 
 The link is signed: it is fetched without the API key (the key must never leave for another host)
-and never logged in full. The CSV is parsed as it streams in, so memory stays flat; a download cut
-off part-way is fetched again with a fresh link, skipping the rows already emitted.
+and never logged in full. The whole file is downloaded to disk before any of it is used (people_export.py
+checks it first); a download cut off part-way is fetched again with a fresh link.
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,11 +24,13 @@ import urllib3
 
 from source_customerio.errors import transient_error
 
-# The CSV's identifier columns; every other column is a custom attribute.
-IDENTIFIER_COLUMNS = ("cio_id", "id", "email")
 DOWNLOAD_ATTEMPTS = 5
 POLL_FIRST_WAIT_SECONDS = 1.0
 POLL_MAX_WAIT_SECONDS = 30.0
+COPY_CHUNK = 1 << 16
+# The download answer's key for the link: `url` in the OpenAPI document, `link` in customerio-node's
+# comment (🔶; `Quirks.export_link_key`).
+LINK_KEYS = ("url", "link")
 
 
 def redact_link(url: str) -> str:
@@ -36,24 +39,8 @@ def redact_link(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}/…"
 
 
-def row_to_person(header: list[str], row: list[str]) -> dict[str, Any] | None:
-    values = dict(zip(header, row, strict=False))
-    cio_id = values.get("cio_id") or None
-    if not cio_id:
-        return None
-    identifiers = {name: values.get(name) or None for name in IDENTIFIER_COLUMNS}
-    attributes = {name: value for name, value in values.items() if value != ""}
-    return {
-        "cio_id": cio_id,
-        "id": identifiers["id"],
-        "email": identifiers["email"],
-        "identifiers": identifiers,
-        "attributes": attributes,
-    }
-
-
 class CustomerExport:
-    """One export, from start to the last CSV row. `request` is the stream's authenticated call."""
+    """One export, from its start to its file on disk. `request` is the stream's authenticated call."""
 
     def __init__(
         self,
@@ -70,6 +57,7 @@ class CustomerExport:
         self.session = requests.Session()
 
     def start(self, people_filter: dict[str, Any]) -> int:
+        """A new export's id; a filter Customer.io refuses raises RequestRefusedError."""
         payload = self.request("exports/customers", json={"filters": people_filter}, method="POST")
         export = payload.get("export") if isinstance(payload, dict) else None
         if not isinstance(export, dict) or export.get("id") is None:
@@ -113,51 +101,35 @@ class CustomerExport:
 
     def _link(self, export_id: int) -> str:
         payload = self.request(f"exports/{export_id}/download")
-        url = payload.get("url") if isinstance(payload, dict) else None
-        if not url:
-            raise transient_error(f"Customer.io gave no download link for export {export_id}.")
-        return str(url)
+        link = next((payload.get(k) for k in LINK_KEYS if isinstance(payload, dict) and payload.get(k)), None)
+        if not isinstance(link, str) or not link:
+            keys = sorted(payload) if isinstance(payload, dict) else type(payload).__name__
+            raise transient_error(
+                f"Customer.io gave no download link for export {export_id} (the answer holds {keys}; "
+                f"expected one of {', '.join(LINK_KEYS)})."
+            )
+        return link
 
-    def rows(self, export_id: int, skip: int = 0) -> Iterator[dict[str, Any]]:
-        """The people of a finished export, from row `skip` on, re-downloading after a cut."""
-        emitted = skip
+    def download(self, export_id: int, target: Path) -> int:
+        """The export's file, as sent (decompressed by Content-Encoding only), into `target`; its size."""
         for attempt in range(1, DOWNLOAD_ATTEMPTS + 1):
             link = self._link(export_id)
             try:
-                for position, person in enumerate(self._download(link)):
-                    if position >= emitted:
-                        emitted += 1
-                        yield person
-                return
+                with self.session.get(link, stream=True, timeout=self.download_timeout) as response:
+                    if response.status_code != 200:
+                        raise requests.HTTPError(f"download answered {response.status_code}")
+                    response.raw.decode_content = True
+                    with open(target, "wb") as out:
+                        shutil.copyfileobj(response.raw, out, COPY_CHUNK)
+                return target.stat().st_size
             # Reading the raw stream, a cut connection surfaces as urllib3's or the socket's error.
-            except (
-                requests.RequestException,
-                urllib3.exceptions.HTTPError,
-                OSError,
-                csv.Error,
-                UnicodeDecodeError,
-            ) as error:
+            except (requests.RequestException, urllib3.exceptions.HTTPError, OSError) as error:
                 self.log.warning(
                     f"Stream 'customers': download of export {export_id} from {redact_link(link)} broke "
-                    f"after {emitted} rows ({type(error).__name__}); try {attempt} of {DOWNLOAD_ATTEMPTS}."
+                    f"({type(error).__name__}); try {attempt} of {DOWNLOAD_ATTEMPTS}."
                 )
                 time.sleep(min(2**attempt, 30))
         raise transient_error(
             f"Could not download customer export {export_id} after {DOWNLOAD_ATTEMPTS} attempts; "
             "run the sync again to resume after the rows already read."
         )
-
-    def _download(self, link: str) -> Iterator[dict[str, Any]]:
-        with self.session.get(link, stream=True, timeout=self.download_timeout) as response:
-            if response.status_code != 200:
-                raise requests.HTTPError(f"download answered {response.status_code}")
-            response.raw.decode_content = True
-            text = io.TextIOWrapper(response.raw, encoding="utf-8", newline="")  # type: ignore[type-var]
-            reader = csv.reader(text)
-            header = next(reader, None)
-            if header is None:
-                return
-            for row in reader:
-                person = row_to_person(header, row)
-                if person is not None:
-                    yield person

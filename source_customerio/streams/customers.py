@@ -1,58 +1,44 @@
-"""People (`customers`): search for everyone, then hydrate their attributes 100 at a time.
+"""People (`customers`): search for everyone, then hydrate their attributes 100 at a time; or read one
+customer export.
 
 There is no "list people" endpoint. `POST /v1/customers` searches with a filter (1,000 identifiers a
 page, `next` cursor); `POST /v1/customers/attributes` returns up to 100 people by id. Hydrating by
 `cio_id` (`id_type=cio_id`) keeps people that have no `id` (email-only profiles), which a search on
 `id exists` and hydration by `id` would lose.
 
-The read is a resumable full refresh: one search page per CDK slice, state `{"search_start": next}`
-after each page, so an interrupted sync resumes at the page it was on. While a page's ten
-hydrations are in flight, the next search page is fetched too.
-
-Large workspaces read faster through a customer export (customer_export.py): state
-`{"export_id": id, "rows_done": n}` every EXPORT_ROWS_PER_SLICE people. `customers_method: auto`
-searches first and switches to an export when there is more than one search page.
+The read is a resumable full refresh, one slice at a time:
+- search: one search page per slice, state `{"search_start": next}` after each page (with
+  `"search_filter": "id_or_email"` once Customer.io refused the filter naming cio_id, people_filter.py).
+  While a page's ten hydrations are in flight, the next search page is fetched too.
+- export (people_export.py): the file is downloaded and checked before its first record, then read
+  EXPORT_ROWS_PER_SLICE rows a slice, state `{"export_id": id, "rows_done": n}`.
+`customers_method: auto` searches first and switches to an export when there is more than one search
+page; when the export does not check out, it reads by search instead, with a warning giving the numbers
+(`exports` fails with them).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from functools import cached_property
 from typing import Any
 
-from airbyte_cdk.models import SyncMode
+from airbyte_cdk.models import FailureType, StreamDescriptor, SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_customerio.config import CustomersMethod
-from source_customerio.errors import StreamForbiddenError
+from source_customerio.errors import RequestRefusedError, StreamForbiddenError, config_error
 from source_customerio.streams.base import CustomerioStream
 from source_customerio.streams.customer_export import CustomerExport
-from source_customerio.streams.people_search import SEARCH_PAGE_SIZE, SearchPipeline, cio_ids_of
+from source_customerio.streams.people_export import ExportMismatchError, ExportReader
+from source_customerio.streams.people_filter import EVERYONE, FILTERS, ID_OR_EMAIL, PeopleFilter
+from source_customerio.streams.people_search import SEARCH_PAGE_SIZE, Hydrator, SearchPipeline, cio_ids_of
 
-# `cio_id` alone may not be filterable in every workspace; any person has at least one of these.
-EVERYONE = {
-    "or": [
-        {"attribute": {"field": "cio_id", "operator": "exists"}},
-        {"attribute": {"field": "id", "operator": "exists"}},
-        {"attribute": {"field": "email", "operator": "exists"}},
-    ]
-}
+__all__ = ["COMPLETE", "EVERYONE", "EXPORT_ROWS_PER_SLICE", "ID_OR_EMAIL", "Customers"]
+
 COMPLETE = {"__ab_full_refresh_sync_complete": True}
 EXPORT_ROWS_PER_SLICE = 20_000
-
-
-def person_record(item: Mapping[str, Any]) -> dict[str, Any] | None:
-    """One flat record per person, from an item that may be wrapped as {"customer": {...}}."""
-    wrapped = item.get("customer")
-    person = dict(wrapped if isinstance(wrapped, Mapping) else item)
-    identifiers = _mapping(person.get("identifiers"))
-    attributes = _mapping(person.get("attributes"))
-    cio_id = identifiers.get("cio_id") or attributes.get("cio_id") or person.get("cio_id")
-    if cio_id in (None, ""):
-        return None
-    person["cio_id"] = str(cio_id)
-    person["id"] = person.get("id") or identifiers.get("id") or attributes.get("id") or None
-    person["email"] = person.get("email") or identifiers.get("email") or attributes.get("email") or None
-    return person
 
 
 class Customers(CustomerioStream):
@@ -65,6 +51,23 @@ class Customers(CustomerioStream):
     def name(self) -> str:
         return "customers"
 
+    @cached_property
+    def people_filter(self) -> PeopleFilter:
+        return PeopleFilter(self.logger)
+
+    @cached_property
+    def hydrator(self) -> Hydrator:
+        return Hydrator(self._fetch_people)
+
+    @cached_property
+    def exporter(self) -> CustomerExport:
+        return CustomerExport(
+            self.request,
+            self.logger,
+            timeout_seconds=self.context.config.export_timeout_minutes * 60,
+            download_timeout=self.context.request_timeout,
+        )
+
     def read_records(
         self,
         sync_mode: SyncMode,
@@ -75,14 +78,28 @@ class Customers(CustomerioStream):
         try:
             yield from super().read_records(sync_mode, cursor_field, stream_slice, stream_state)
         except BaseException:
-            self._close_search()
+            self._close()
             raise
         if self.forbidden:
             # The CDK asks for slices until the state says complete.
             self.state = dict(COMPLETE)
 
-    def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
-        return "POST", "customers", {"limit": 1}, {"filter": EVERYONE}
+    def probe(self) -> str | None:
+        for people_filter in (EVERYONE, ID_OR_EMAIL):
+            try:
+                self.request(
+                    "customers",
+                    {"limit": 1},
+                    json={"filter": people_filter},
+                    method="POST",
+                    allow_missing=True,
+                )
+            except StreamForbiddenError as forbidden:
+                return forbidden.detail
+            except RequestRefusedError:
+                continue
+            return None
+        return None
 
     def read_stream(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[StreamData]:
         resume = self._usable_resume(stream_slice)
@@ -90,6 +107,7 @@ class Customers(CustomerioStream):
             yield from self._read_export(resume["export_id"], resume["rows_done"])
             return
         if "search_start" in resume:
+            self.people_filter.name = resume.get("search_filter", "everyone")
             yield from self._read_search_page(resume["search_start"])
             return
         method = self.context.config.customers_method
@@ -103,7 +121,7 @@ class Customers(CustomerioStream):
             method = CustomersMethod.EXPORTS
         if method == CustomersMethod.EXPORTS:
             try:
-                export_id = self._exporter().start(EVERYONE)
+                export_id = self._start_export()
             except StreamForbiddenError as forbidden:
                 self.logger.warning(
                     "Stream 'customers': the App API key may not start a customer export "
@@ -126,8 +144,14 @@ class Customers(CustomerioStream):
             except (TypeError, ValueError):
                 pass
         elif "search_start" in stream_slice:
-            if isinstance(stream_slice["search_start"], str) and stream_slice["search_start"]:
-                return {"search_start": stream_slice["search_start"]}
+            start, people_filter = stream_slice["search_start"], stream_slice.get("search_filter", "everyone")
+            if (
+                isinstance(start, str)
+                and start
+                and isinstance(people_filter, str)
+                and people_filter in FILTERS
+            ):
+                return {"search_start": start, "search_filter": people_filter}
         else:
             return {}
         self.logger.warning(
@@ -135,86 +159,161 @@ class Customers(CustomerioStream):
         )
         return {}
 
-    # -- export ----------------------------------------------------------------------------------
+    def _close(self) -> None:
+        self._close_search()
+        self._close_export()
 
-    def _exporter(self) -> CustomerExport:
-        if not hasattr(self, "_export_client"):
-            self._export_client = CustomerExport(
-                self.request,
-                self.logger,
-                timeout_seconds=self.context.config.export_timeout_minutes * 60,
-                download_timeout=self.context.request_timeout,
-            )
-        return self._export_client
+    # -- requests --------------------------------------------------------------------------------
 
-    def _read_export(self, export_id: int, rows_done: int) -> Iterable[StreamData]:
-        open_rows = getattr(self, "_export_rows", None)
-        if open_rows is None or open_rows[0] != export_id or open_rows[1] != rows_done:
-            export = self._exporter().wait_until_done(export_id)
-            if export is None:
-                self.logger.warning(f"Stream 'customers': export {export_id} is gone; starting a new one.")
-                export_id, rows_done = self._exporter().start(EVERYONE), 0
-                export = self._exporter().wait_until_done(export_id) or {}
-            if isinstance(export.get("total"), int):
-                self.progress.expected = export["total"]
-            open_rows = (export_id, rows_done, self._exporter().rows(export_id, skip=rows_done))
-        rows = open_rows[2]
-        normalize, emitted = self.normalize, 0
-        for person in rows:
-            yield normalize(person)
-            emitted += 1
-            if emitted == EXPORT_ROWS_PER_SLICE:
-                break
-        self.progress.add(emitted)
-        if emitted < EXPORT_ROWS_PER_SLICE:
-            self._export_rows = None
-            self.state = dict(COMPLETE)
-        else:
-            self._export_rows = (export_id, rows_done + emitted, rows)
-            self.state = {"export_id": export_id, "rows_done": rows_done + emitted}
-
-    # -- search ----------------------------------------------------------------------------------
-
-    def _search(self, start: str | None) -> Any:
+    def _search_with(self, people_filter: dict[str, Any], start: str | None) -> Any:
         params: dict[str, Any] = {"limit": SEARCH_PAGE_SIZE}
         if start:
             params["start"] = start
-        return self.request("customers", params, json={"filter": EVERYONE}, method="POST")
+        return self.request("customers", params, json={"filter": people_filter}, method="POST")
 
-    def _hydrate(self, cio_ids: list[str]) -> list[Any]:
-        payload = self.request(
-            "customers/attributes", {"id_type": "cio_id"}, json={"ids": cio_ids}, method="POST"
-        )
+    def _search(self, start: str | None) -> Any:
+        """One page of the match-everyone search; a refused filter is replaced once (people_filter.py)."""
+        sent = self.people_filter.current
+        try:
+            return self._search_with(sent, start)
+        except RequestRefusedError as refused:
+            if start is not None or not self.people_filter.refused(refused, sent):
+                raise
+        return self._search_with(self.people_filter.current, None)
+
+    def _start_export(self) -> int:
+        sent = self.people_filter.current
+        try:
+            return self.exporter.start(sent)
+        except RequestRefusedError as refused:
+            if not self.people_filter.refused(refused, sent):
+                raise
+        return self.exporter.start(self.people_filter.current)
+
+    def _fetch_people(self, ids: list[str], id_type: str) -> list[Any]:
+        payload = self.request("customers/attributes", {"id_type": id_type}, json={"ids": ids}, method="POST")
         people = payload.get("customers") if isinstance(payload, dict) else None
         return people if isinstance(people, list) else []
+
+    # -- export ----------------------------------------------------------------------------------
+
+    def _read_export(self, export_id: int, rows_done: int) -> Iterable[StreamData]:
+        reader: ExportReader | None = getattr(self, "_export", None)
+        if reader is None or reader.export_id != export_id or reader.position != rows_done:
+            self._close_export()
+            try:
+                reader = self._open_export(export_id, rows_done)
+            except ExportMismatchError as mismatch:
+                yield from self._export_mismatch(mismatch)
+                return
+            self._export: ExportReader | None = reader
+        started_at = reader.position
+        yield from reader.take(EXPORT_ROWS_PER_SLICE)
+        done = reader.position - started_at
+        self.progress.add(done)
+        if done < EXPORT_ROWS_PER_SLICE:
+            self._finish_export(reader)
+            self.state = dict(COMPLETE)
+        else:
+            self.state = {"export_id": reader.export_id, "rows_done": reader.position}
+
+    def _open_export(self, export_id: int, rows_done: int) -> ExportReader:
+        export = self.exporter.wait_until_done(export_id)
+        if export is None:
+            self.logger.warning(f"Stream 'customers': export {export_id} is gone; starting a new one.")
+            export_id, rows_done = self._start_export(), 0
+            export = self.exporter.wait_until_done(export_id) or {}
+        reader = ExportReader(
+            {**export, "id": export_id},
+            self.exporter,
+            self._fetch_people,
+            self._search_with,
+            self.people_filter,
+            self.logger,
+        )
+        try:
+            checked = reader.prepare()
+            reader.skip(rows_done)
+        except BaseException:
+            reader.close()
+            raise
+        self.progress.expected = checked.rows - checked.deleted
+        self.logger.info(f"Stream 'customers': export checked: {checked.numbers()}.")
+        return reader
+
+    def _export_mismatch(self, mismatch: ExportMismatchError) -> Iterable[StreamData]:
+        found = mismatch.reconciliation
+        problems = "; ".join(found.problems)
+        if self.context.config.customers_method == CustomersMethod.EXPORTS:
+            raise config_error(
+                f"Stream 'customers': customer export {found.export_id} does not check out ({problems}; "
+                f"{found.numbers()}), so reading it could lose people. Set customers_method to 'search' "
+                "(or 'auto', which falls back to search by itself)."
+            )
+        self.logger.warning(
+            f"Stream 'customers': customer export {found.export_id} does not check out ({problems}; "
+            f"{found.numbers()}); nothing of it was emitted. Reading people by search and hydration "
+            "instead, which is slower."
+        )
+        yield from self._read_search_page(None)
+
+    def _finish_export(self, reader: ExportReader) -> None:
+        deleted = reader.reconciliation.deleted
+        if deleted:
+            self.logger.warning(
+                f"Stream 'customers': {deleted:,} people of export {reader.export_id} are not known to "
+                "Customer.io any more (deleted since the export) and were left out."
+            )
+        self._close_export()
+
+    def _close_export(self) -> None:
+        reader = getattr(self, "_export", None)
+        if reader is not None:
+            reader.close()
+            self._export = None
+
+    # -- search ----------------------------------------------------------------------------------
 
     def _read_search_page(self, start: str | None, first_page: Any = None) -> Iterable[StreamData]:
         pipeline: SearchPipeline | None = getattr(self, "_pipeline", None)
         if pipeline is None or pipeline.expected_start != start:
             self._close_search()
-            pipeline = SearchPipeline(self._search, self._hydrate, start, first_page)
+            if start is not None and first_page is None:
+                # A resumed sync: the search cursor saved by the last one may have expired.
+                start, first_page = self.resume_or_restart(start, self._search)
+            pipeline = SearchPipeline(self._search, self.hydrator, start, first_page)
             self._pipeline: SearchPipeline | None = pipeline
         page = pipeline.next_page()
         normalize = self.normalize
         for future in page.hydrations:
             people = future.result()
-            for item in people:
-                record = person_record(item) if isinstance(item, Mapping) else None
-                if record is not None:
-                    yield normalize(record)
+            for record in people:
+                yield normalize(record)
             self.progress.add(len(people))
         if page.next_start:
             self.state = {"search_start": page.next_start}
+            if self.people_filter.name != "everyone":
+                self.state["search_filter"] = self.people_filter.name
         else:
             self.state = dict(COMPLETE)
             self._close_search()
+            self._report_missing()
+
+    def _report_missing(self) -> None:
+        hydrator = self.hydrator
+        summary = hydrator.summary()
+        if summary is None:
+            return
+        if hydrator.asked and hydrator.missing == hydrator.asked:
+            raise AirbyteTracedException(
+                message=f"{summary} No one the search found could be hydrated, so nothing was read.",
+                failure_type=FailureType.system_error,
+                stream_descriptor=StreamDescriptor(name=self.name),
+            )
+        self.logger.warning(summary)
 
     def _close_search(self) -> None:
         pipeline = getattr(self, "_pipeline", None)
         if pipeline is not None:
             pipeline.close()
             self._pipeline = None
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
