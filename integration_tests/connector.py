@@ -28,12 +28,37 @@ INCREMENTAL = {
     "exports": "updated_at",
     "snippets": "updated_at",
     "collections": "updated_at",
+    "activities": "timestamp",
+    # The tables under the tables (streams/children.py, streams/metrics.py).
+    "campaign_actions": "updated",
+    "broadcast_actions": "updated",
+    "newsletter_variants": "updated",
+    "transactional_contents": "updated",
+    "campaign_metrics": "day",
+    "campaign_action_metrics": "day",
+    "broadcast_metrics": "day",
+    "newsletter_metrics": "day",
 }
 PRIMARY_KEYS = {
     "customers": ["cio_id"],
     "snippets": ["name"],
     "eps_suppression": ["suppression_type", "email"],
+    "campaign_actions": ["campaign_id", "id"],
+    "broadcast_actions": ["broadcast_id", "id"],
+    "newsletter_variants": ["newsletter_id", "id"],
+    "transactional_contents": ["transactional_message_id", "id"],
+    "segment_memberships": ["segment_id", "cio_id"],
+    "campaign_metrics": ["campaign_id", "day"],
+    "campaign_action_metrics": ["campaign_id", "action_id", "day"],
+    "broadcast_metrics": ["broadcast_id", "day"],
+    "newsletter_metrics": ["newsletter_id", "day"],
 }
+# Streams read per parent: their state is per parent, not one cursor.
+FAN_OUT = (
+    "campaign_actions", "broadcast_actions", "newsletter_variants", "transactional_contents",
+    "segment_memberships", "campaign_metrics", "campaign_action_metrics", "broadcast_metrics",
+    "newsletter_metrics",
+)  # fmt: skip
 CONSOLE_SCRIPT = [sys.executable, "-m", "source_customerio"]
 
 
