@@ -34,10 +34,10 @@ INCREMENTAL = {
     "broadcast_actions": "updated",
     "newsletter_variants": "updated",
     "transactional_contents": "updated",
-    "campaign_metrics": "day",
-    "campaign_action_metrics": "day",
-    "broadcast_metrics": "day",
-    "newsletter_metrics": "day",
+    "campaign_metrics": "day_start",
+    "campaign_action_metrics": "day_start",
+    "broadcast_metrics": "day_start",
+    "newsletter_metrics": "day_start",
 }
 PRIMARY_KEYS = {
     "customers": ["cio_id"],

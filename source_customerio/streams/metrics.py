@@ -14,7 +14,7 @@ Two API versions, two meanings of a day:
   current EST day: entries are dated from the end. Older days cannot be read (a warning says so).
 
 Opens and clicks keep arriving after a send: an incremental read re-reads `metrics_lookback_days`
-before each parent's last day read. State per parent: `{"day": "YYYY-MM-DD"}`.
+before each parent's last day read. The cursor is `day_start`; state per parent: `{"day_start": unix}`.
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ class MetricsStream(FanOutStream):
 
     @property
     def record_cursor(self) -> str:
-        return "day"
+        return "day_start"
 
     def sub_path(self, parent_id: str) -> str:
         if self.series.per_action:
@@ -183,13 +183,8 @@ class MetricsStream(FanOutStream):
             bounds.append(day_of(created, zone))
         if config.start_timestamp is not None:
             bounds.append(day_of(config.start_timestamp, zone))
-        if sync_mode == SyncMode.incremental and isinstance(saved, str):
-            try:
-                bounds.append(date.fromisoformat(saved) - timedelta(days=config.metrics_lookback_days))
-            except ValueError:
-                self.logger.warning(
-                    f"Stream '{self.name}': saved day {saved!r} is not a date; reading whole."
-                )
+        if sync_mode == SyncMode.incremental and isinstance(saved, int) and not isinstance(saved, bool):
+            bounds.append(day_of(saved, zone) - timedelta(days=config.metrics_lookback_days))
         return max(bounds)
 
     def _params(self, first: date, last: date) -> dict[str, Any]:
