@@ -70,15 +70,17 @@ PRIMARY_KEYS = {
 def action_record(ctx: Ctx, parent_field: str, parent: Record, ref: dict[str, Any], j: int) -> Record:
     d = ctx.draw("actions", int(ref["id"]))
     kind = str(ref["type"])
+    created, last = int(parent["created"]), int(parent["updated"])
+    updated = created + d.below(last - created + 1)  # each action changes on its own
     return {
         "id": ref["id"],
         parent_field: int(parent["id"]),
         "parent_action_id": None if j == 0 else int(ref["id"]) - 1,
-        "deduplicate_id": f"{ref['id']}:{parent['updated']}",
+        "deduplicate_id": f"{ref['id']}:{updated}",
         "name": f"{kind} step {j + 1}",
         "layout": "<html>{{ content }}</html>" if kind == "email" else None,
-        "created": int(parent["created"]),
-        "updated": int(parent["updated"]),
+        "created": created,
+        "updated": updated,
         "body": f"<p>Hello {{{{customer.first_name}}}}, step {j + 1}</p>",
         "type": kind,
         "sending_state": d.choice(("automatic", "draft", "off")),
@@ -171,10 +173,13 @@ class SubResources:
             count = 1 + Draw(ctx.seed, salt("transactional_contents"), pid).below(3)
             rows = [content_record(ctx, parent, pid * 10 + j, j) for j in range(count)]
             for row in rows:
-                row.update(created=parent["created_at"], updated=parent["updated_at"])
+                created, last = int(parent["created_at"]), int(parent["updated_at"])
+                row.update(
+                    created=created, updated=created + Draw(ctx.seed, row["id"]).below(last - created + 1)
+                )
         for row in rows:
             bumped = self._updated.get((stream, f"{pid}|{row['id']}"))
-            if bumped is not None:
+            if bumped is not None and "updated" in row:
                 row["updated"] = bumped
                 if "deduplicate_id" in row:
                     row["deduplicate_id"] = f"{row['id']}:{bumped}"
