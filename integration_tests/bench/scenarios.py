@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from integration_tests.bench.children import run_children
 from integration_tests.bench.commands import (
     connector_command,
     connector_config,
@@ -189,6 +190,7 @@ def run_benchmark(sizes: Sizes, profile: bool = False, log: Any = None) -> Repor
             ),
         )
 
+    run_children(sizes, step, start_ts)
     report = Report(sizes, info, rows, [], [], startup=startup, profile=profile_text)
     derive(report, people)
     info["load average at end (1/5/15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
