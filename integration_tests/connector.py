@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from integration_tests.sandbox.subresources import PRIMARY_KEYS as SUB_PRIMARY_KEYS
 from source_customerio.source import STREAM_ORDER
 
 STREAMS = STREAM_ORDER
@@ -43,22 +44,11 @@ PRIMARY_KEYS = {
     "customers": ["cio_id"],
     "snippets": ["name"],
     "eps_suppression": ["suppression_type", "email"],
-    "campaign_actions": ["campaign_id", "id"],
-    "broadcast_actions": ["broadcast_id", "id"],
-    "newsletter_variants": ["newsletter_id", "id"],
-    "transactional_contents": ["transactional_message_id", "id"],
-    "segment_memberships": ["segment_id", "cio_id"],
-    "campaign_metrics": ["campaign_id", "day"],
-    "campaign_action_metrics": ["campaign_id", "action_id", "day"],
-    "broadcast_metrics": ["broadcast_id", "day"],
-    "newsletter_metrics": ["newsletter_id", "day"],
+    # The sub-resources' keys start with their parent's id.
+    **SUB_PRIMARY_KEYS,
 }
 # Streams read per parent: their state is per parent, not one cursor.
-FAN_OUT = (
-    "campaign_actions", "broadcast_actions", "newsletter_variants", "transactional_contents",
-    "segment_memberships", "campaign_metrics", "campaign_action_metrics", "broadcast_metrics",
-    "newsletter_metrics",
-)  # fmt: skip
+FAN_OUT = tuple(SUB_PRIMARY_KEYS)
 CONSOLE_SCRIPT = [sys.executable, "-m", "source_customerio"]
 
 

@@ -24,7 +24,7 @@ import math
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from airbyte_cdk.models import FailureType, StreamDescriptor, SyncMode
@@ -142,6 +142,17 @@ class Pass:
     finished: bool = False
 
 
+class Row(Protocol):
+    """A row of a sub-resource table: the stream's name, its parent (a TABLES name) and its key."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def parent(self) -> str: ...
+    @property
+    def primary_key(self) -> list[str]: ...
+
+
 class FanOutStream(CustomerioStream):
     """One unit of work per parent, several parents ahead of the reader (see the module docstring).
 
@@ -150,10 +161,19 @@ class FanOutStream(CustomerioStream):
 
     resumable = True
 
-    def __init__(self, context: StreamContext, parent: Table) -> None:
-        self.parent_table = parent
+    def __init__(self, row: Row, context: StreamContext) -> None:
+        self.row = row
+        self.parent_table: Table = TABLES_BY_NAME[row.parent]
         self._pass: Pass | None = None
         super().__init__(context)
+
+    @property
+    def name(self) -> str:
+        return self.row.name
+
+    @property
+    def primary_key(self) -> list[str]:  # type: ignore[override]
+        return self.row.primary_key
 
     # -- what a subclass defines -------------------------------------------------------------------
 
@@ -361,15 +381,7 @@ class ChildStream(FanOutStream):
 
     def __init__(self, child: Child, context: StreamContext) -> None:
         self.child = child
-        super().__init__(context, TABLES_BY_NAME[child.parent])
-
-    @property
-    def name(self) -> str:
-        return self.child.name
-
-    @property
-    def primary_key(self) -> list[str]:  # type: ignore[override]
-        return self.child.primary_key
+        super().__init__(child, context)
 
     @property
     def record_cursor(self) -> str | None:

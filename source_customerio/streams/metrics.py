@@ -29,7 +29,7 @@ from typing import Any
 from airbyte_cdk.models import SyncMode
 
 from source_customerio.streams.base import CustomerioStream, StreamContext
-from source_customerio.streams.children import TABLES_BY_NAME, FanOutStream, Parent
+from source_customerio.streams.children import FanOutStream, Parent
 
 DAY = 86_400
 UTC = timezone.utc
@@ -119,15 +119,7 @@ class MetricsStream(FanOutStream):
         self.series = series
         self._warned = False
         self._warn_lock = threading.Lock()
-        super().__init__(context, TABLES_BY_NAME[series.parent])
-
-    @property
-    def name(self) -> str:
-        return self.series.name
-
-    @property
-    def primary_key(self) -> list[str]:  # type: ignore[override]
-        return self.series.primary_key
+        super().__init__(series, context)
 
     @property
     def record_cursor(self) -> str:
