@@ -146,14 +146,14 @@ class MetricsStream(FanOutStream):
                 yield rows
             return
         for actions, _ in self.sub_pages(f"campaigns/{parent.key}/actions", "actions"):
-            page: list[dict[str, Any]] = []
+            yield []  # the campaign is there; then one page per action, so a page is one series at most
             for action in actions:
                 if not isinstance(action, Mapping) or action.get("id") in (None, ""):
                     continue
                 path = self.series.path.format(parent_id=parent.key, action_id=action["id"])
                 rows = self._rows(path, parent, action, {**ids, "action_id": action["id"]}, sync_mode)
-                page.extend(rows or [])  # None: the action was deleted meanwhile
-            yield page
+                if rows:  # None: the action was deleted meanwhile
+                    yield rows
 
     def _rows(
         self, path: str, parent: Parent, subject: Mapping[str, Any], ids: dict[str, Any], sync_mode: SyncMode
