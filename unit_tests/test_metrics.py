@@ -46,7 +46,7 @@ def serve_campaign(requests_mock, created: int, answer) -> None:
     requests_mock.get(f"{US}/campaigns/15/metrics", json=answer)
 
 
-def test_campaign_metrics_ask_for_utc_days_from_creation_to_today(requests_mock):
+def test_campaign_metrics_ask_for_utc_days_from_creation_to_now(requests_mock):
     serve_campaign(requests_mock, unix("2024-12-30", hours=20), series(sent=[1, 2, 3], opened=[0, 1, 2]))
     output = read_stream(ConfigBuilder().build(), "campaign_metrics")
     assert error_traces(output) == []
@@ -56,7 +56,7 @@ def test_campaign_metrics_ask_for_utc_days_from_creation_to_today(requests_mock)
         "res": "daily",
         "tz": "Etc/UTC",
         "start": str(unix("2024-12-30")),
-        "end": str(unix("2025-01-02") - 1),
+        "end": str(NOW),
     }
     assert records_of(output) == [
         {"campaign_id": 15, "day": d, "day_start": unix(d), "timezone": "UTC", "sent": s, "opened": o}

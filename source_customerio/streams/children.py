@@ -204,7 +204,8 @@ class FanOutStream(CustomerioStream):
     def sub_pages(
         self, path: str, records_key: str, page_size: int | None = None
     ) -> Iterator[tuple[list[Any], Mapping[str, Any]]]:
-        """(records, answer) of each page of a parent's sub-resource; nothing when the parent is gone."""
+        """(records, answer) of each page of a parent's sub-resource; nothing when the parent is gone
+        (a 404: deleted after the listing; sandbox switch `deleted_parents`)."""
         paginator = CursorPagination(page_size)
         params: dict[str, Any] | None = paginator.first_params()
         while params is not None:

@@ -38,7 +38,7 @@ EST = timezone(timedelta(hours=-5), "EST")
 # longer than the days asked for, which stops the read (sandbox switch `metrics_tz_ignored`).
 V2_TIMEZONE = "Etc/UTC"
 V2_MAX_DAYS = 3650  # `end` is "limited to 10 years from the `start` parameter"
-V1_STEPS = 45  # the most days version 1 answers
+V1_PARAMS = {"period": "days", "steps": 45}  # the most days version 1 answers
 EARLIEST = date(2012, 1, 1)  # before any Customer.io send
 
 
@@ -132,7 +132,8 @@ class MetricsStream(FanOutStream):
 
     def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
         path = self.series.path.format(parent_id=0, action_id=0)
-        return "GET", path, self._params(date.today(), date.today()), None
+        now = int(time.time())
+        return "GET", path, self._params(day_of(now, UTC), now), None
 
     # -- one parent ----------------------------------------------------------------------------------
 
@@ -179,22 +180,18 @@ class MetricsStream(FanOutStream):
             bounds.append(day_of(saved, zone) - timedelta(days=config.metrics_lookback_days))
         return max(bounds)
 
-    def _params(self, first: date, last: date) -> dict[str, Any]:
+    def _params(self, first: date, now: int) -> dict[str, Any]:
         if self.series.version == 1:
-            return {"period": "days", "steps": V1_STEPS}
-        start = day_start(first, UTC)
-        return {
-            "version": 2,
-            "res": "daily",
-            "tz": V2_TIMEZONE,
-            "start": start,
-            "end": day_start(last, UTC) + DAY - 1,
-        }
+            return V1_PARAMS
+        # From the first day's 00:00 UTC to now: never an `end` in the future.
+        return {"version": 2, "res": "daily", "tz": V2_TIMEZONE, "start": day_start(first, UTC), "end": now}
 
     def _v2(self, path: str, first: date) -> tuple[dict[str, list[Any]], list[date]] | None:
         """UTC days from `first` to today: entry i is day first + i. An answer may leave out the newest
-        days (they are read next time); one longer than asked cannot be dated, and stops the read."""
-        today = day_of(int(time.time()), UTC)
+        days, read next time (a guess: sandbox switch `metrics_newest_days_omitted`); one longer than
+        asked cannot be dated, and stops the read."""
+        now = int(time.time())
+        today = day_of(now, UTC)
         oldest = today - timedelta(days=V2_MAX_DAYS - 1)
         if first < oldest:
             self._warn_once(
@@ -203,7 +200,7 @@ class MetricsStream(FanOutStream):
             first = oldest
         if first > today:
             return {}, []
-        payload = self.request(path, self._params(first, today), allow_missing=True)
+        payload = self.request(path, self._params(first, now), allow_missing=True)
         if payload is None:
             return None
         series, length = self._checked(path, payload)
@@ -221,7 +218,7 @@ class MetricsStream(FanOutStream):
             return {}, []
         for _ in range(3):
             before = day_of(int(time.time()), EST)
-            payload = self.request(path, self._params(first, before), allow_missing=True)
+            payload = self.request(path, V1_PARAMS, allow_missing=True)
             today = day_of(int(time.time()), EST)
             if today == before:
                 break
