@@ -46,8 +46,8 @@ def serve_campaign(requests_mock, created: int, answer) -> None:
     requests_mock.get(f"{US}/campaigns/15/metrics", json=answer)
 
 
-def test_campaign_metrics_ask_for_utc_days_from_creation_to_now(requests_mock):
-    serve_campaign(requests_mock, unix("2024-12-30", hours=20), series(sent=[1, 2, 3], opened=[0, 1, 2]))
+def test_campaign_metrics_ask_for_the_utc_days_from_creation_to_yesterday(requests_mock):
+    serve_campaign(requests_mock, unix("2024-12-30", hours=20), series(sent=[1, 2], opened=[0, 1]))
     output = read_stream(ConfigBuilder().build(), "campaign_metrics")
     assert error_traces(output) == []
     [request] = calls_to(requests_mock, "/v1/campaigns/15/metrics")
@@ -56,16 +56,16 @@ def test_campaign_metrics_ask_for_utc_days_from_creation_to_now(requests_mock):
         "res": "daily",
         "tz": "Etc/UTC",
         "start": str(unix("2024-12-30")),
-        "end": str(NOW),
+        "end": str(unix("2025-01-01") - 1),
     }
     assert records_of(output) == [
         {"campaign_id": 15, "day": d, "day_start": unix(d), "timezone": "UTC", "sent": s, "opened": o}
-        for d, s, o in (("2024-12-30", 1, 0), ("2024-12-31", 2, 1), ("2025-01-01", 3, 2))
+        for d, s, o in (("2024-12-30", 1, 0), ("2024-12-31", 2, 1))
     ]
 
 
 def test_every_metric_the_api_returns_becomes_an_integer_column(requests_mock):
-    serve_campaign(requests_mock, unix("2025-01-01"), series(sent=[4.0], **{"2xx": [1], "new_metric": [7]}))
+    serve_campaign(requests_mock, unix("2024-12-31"), series(sent=[4.0], **{"2xx": [1], "new_metric": [7]}))
     [row] = records_of(read_stream(ConfigBuilder().build(), "campaign_metrics"))
     assert (row["sent"], row["2xx"], row["new_metric"]) == (4, 1, 7)
     assert type(row["sent"]) is int
@@ -91,9 +91,9 @@ def test_incremental_reads_again_lookback_days_before_the_last_day_read(lookback
 
 
 def test_the_state_holds_each_parents_last_day(requests_mock):
-    serve_campaign(requests_mock, unix("2024-12-31"), series(sent=[1, 2]))
+    serve_campaign(requests_mock, unix("2024-12-30"), series(sent=[1, 2]))
     output = read_stream(ConfigBuilder().build(), "campaign_metrics", SyncMode.incremental)
-    assert states_of(output, "campaign_metrics")[-1] == {"parents": {"15": {"day_start": unix("2025-01-01")}}}
+    assert states_of(output, "campaign_metrics")[-1] == {"parents": {"15": {"day_start": unix("2024-12-31")}}}
 
 
 def test_an_answer_shorter_than_asked_dates_its_days_from_the_start(requests_mock):
@@ -104,12 +104,12 @@ def test_an_answer_shorter_than_asked_dates_its_days_from_the_start(requests_moc
 
 
 def test_an_answer_longer_than_asked_cannot_be_dated_and_stops_the_read(requests_mock):
-    serve_campaign(requests_mock, unix("2024-12-31"), series(sent=[1, 2, 3]))
+    serve_campaign(requests_mock, unix("2024-12-30"), series(sent=[1, 2, 3]))
     output = read_stream(ConfigBuilder().build(), "campaign_metrics", expect_error=True)
     assert records_of(output) == []
     error = error_traces(output)[0]
     assert error.failure_type == FailureType.system_error
-    assert "answered 3 daily entries for the 2 UTC days from 2024-12-31 to 2025-01-01" in error.message
+    assert "answered 3 daily entries for the 2 UTC days from 2024-12-30 to 2024-12-31" in error.message
 
 
 @pytest.mark.parametrize(
@@ -131,24 +131,24 @@ def test_campaign_action_metrics_list_the_actions_then_ask_each(requests_mock):
     requests_mock.get(
         f"{US}/campaigns/15/actions",
         [
-            {"json": page("actions", [action(151, created=unix("2024-12-31"))], next="p2")},
-            {"json": page("actions", [action(152, created=unix("2025-01-01"))], next="")},
+            {"json": page("actions", [action(151, created=unix("2024-12-30"))], next="p2")},
+            {"json": page("actions", [action(152, created=unix("2024-12-31"))], next="")},
         ],
     )
     requests_mock.get(f"{US}/campaigns/15/actions/151/metrics", json=series(sent=[1, 2]))
     requests_mock.get(f"{US}/campaigns/15/actions/152/metrics", json=series(sent=[3]))
     output = read_stream(ConfigBuilder().build(), "campaign_action_metrics")
     assert [(r["campaign_id"], r["action_id"], r["day"], r["sent"]) for r in records_of(output)] == [
-        (15, 151, "2024-12-31", 1),
-        (15, 151, "2025-01-01", 2),
-        (15, 152, "2025-01-01", 3),
+        (15, 151, "2024-12-30", 1),
+        (15, 151, "2024-12-31", 2),
+        (15, 152, "2024-12-31", 3),
     ]
     [ask] = calls_to(requests_mock, "/v1/campaigns/15/actions/151/metrics")
-    assert query(ask)["version"] == "2" and query(ask)["start"] == str(unix("2024-12-31"))
+    assert query(ask)["version"] == "2" and query(ask)["start"] == str(unix("2024-12-30"))
 
 
 def test_an_action_deleted_mid_sync_is_skipped(requests_mock):
-    requests_mock.get(f"{US}/campaigns", json={"campaigns": [campaign(15, created=unix("2025-01-01"))]})
+    requests_mock.get(f"{US}/campaigns", json={"campaigns": [campaign(15, created=unix("2024-12-31"))]})
     requests_mock.get(f"{US}/campaigns/15/actions", json=page("actions", [action(151), action(152)]))
     requests_mock.get(f"{US}/campaigns/15/actions/151/metrics", status_code=404, json={})
     requests_mock.get(f"{US}/campaigns/15/actions/152/metrics", json=series(sent=[3]))
@@ -161,17 +161,20 @@ def test_an_action_deleted_mid_sync_is_skipped(requests_mock):
     ("broadcast_metrics", "broadcasts", "broadcast_id", broadcast),
     ("newsletter_metrics", "newsletters", "newsletter_id", newsletter),
 ])  # fmt: skip
-def test_version_1_series_end_today_in_est_and_start_at_creation(stream, path, key, factory, requests_mock):
+def test_version_1_series_end_today_in_est_and_rows_run_from_creation_to_yesterday(
+    stream, path, key, factory, requests_mock
+):
     requests_mock.get(f"{US}/{path}", json={path: [factory(4, created=unix("2024-12-30", hours=12))]})
     requests_mock.get(f"{US}/{path}/4/metrics", json=series(sent=[1, 2, 3, 4], opened=[0, 0, 1, 1]))
     output = read_stream(ConfigBuilder().build(), stream)
     [request] = calls_to(requests_mock, f"/v1/{path}/4/metrics")
     assert query(request) == {"period": "days", "steps": "45"}
-    # Four entries ending 2025-01-01 (EST); the one before the creation day (2024-12-30 EST) is no row.
+    # Four entries ending today, 2025-01-01 (EST): the day before the creation day (2024-12-30 EST) and
+    # today, not over yet, are no rows.
     est = 5 * 3600
     assert records_of(output) == [
         {key: 4, "day": d, "day_start": unix(d) + est, "timezone": "EST", "sent": s, "opened": o}
-        for d, s, o in (("2024-12-30", 2, 0), ("2024-12-31", 3, 1), ("2025-01-01", 4, 1))
+        for d, s, o in (("2024-12-30", 2, 0), ("2024-12-31", 3, 1))
     ]
 
 
@@ -180,7 +183,7 @@ def test_days_version_1_cannot_give_are_named_in_a_warning(requests_mock):
     requests_mock.get(f"{US}/broadcasts/4/metrics", json=series(sent=[1] * 45))
     output = read_stream(ConfigBuilder().build(), "broadcast_metrics")
     days = [r["day"] for r in records_of(output)]
-    assert (len(days), days[0], days[-1]) == (45, "2024-11-18", "2025-01-01")
+    assert (len(days), days[0], days[-1]) == (44, "2024-11-18", "2024-12-31")
     assert any("last 45 days only" in w and "2024-11-18" in w for w in log_lines(output, Level.WARN))
 
 
@@ -194,7 +197,6 @@ def test_version_1_metrics_keep_only_days_after_the_saved_one_less_the_lookback(
         ("2024-12-29", 41),
         ("2024-12-30", 42),
         ("2024-12-31", 43),
-        ("2025-01-01", 44),
     ]
     assert not log_lines(output, Level.WARN)
 
@@ -206,11 +208,12 @@ def test_a_version_1_request_that_crosses_midnight_is_sent_again(requests_mock, 
     monkeypatch.setattr(
         metrics, "time", types.SimpleNamespace(time=lambda: float(next(clock, midnight_est + 3)))
     )
-    requests_mock.get(f"{US}/broadcasts", json={"broadcasts": [broadcast(4, created=unix("2025-01-01", 12))]})
+    requests_mock.get(f"{US}/broadcasts", json={"broadcasts": [broadcast(4, created=unix("2024-12-31", 12))]})
     requests_mock.get(f"{US}/broadcasts/4/metrics", json=series(sent=[1, 2]))
     output = read_stream(ConfigBuilder().build(), "broadcast_metrics")
     assert len(calls_to(requests_mock, "/v1/broadcasts/4/metrics")) == 2
-    assert [r["day"] for r in records_of(output)] == ["2025-01-01", "2025-01-02"]
+    # Dated from the answer's today, 2025-01-02, which is not a row yet.
+    assert [r["day"] for r in records_of(output)] == ["2025-01-01"]
 
 
 def test_days_are_calendar_days_of_the_zone():

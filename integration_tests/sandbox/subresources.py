@@ -11,8 +11,9 @@ list, which stay listed: deleted between the listing and this request):
   `/v1/broadcasts/{id}/metrics`, `/v1/newsletters/{id}/metrics`, take `period` (days only here) and
   `steps` (2 to 45, default 45): the last `steps` days, EST (UTC-05:00), today last.
 A day's counts are a pure function of (seed, object, date), zero before the object was created, plus
-what `mutate(<metrics stream>, "update", n)` added to today. Newsletter contents carry no
-created/updated unless the quirk `newsletter_contents_updated` is set, as in the OpenAPI document.
+what `mutate(<metrics stream>, "update", n)` added to yesterday (opens and clicks that came late).
+Newsletter contents carry no created/updated unless the quirk `newsletter_contents_updated` is set, as in
+the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -290,15 +291,15 @@ class SubResources:
                 yield from ("|".join(map(str, ids)) + f"|{day.isoformat()}" for day in days)
 
     def metric_days(self, stream: str) -> Iterator[tuple[tuple[int, ...], list[date]]]:
-        """Each object's days a complete read holds: from its creation (or the oldest day the API
-        answers) to today, in the stream's days (UTC for version 2, EST for version 1)."""
+        """Each object's days a complete read holds: the days that have ended, from its creation (or the
+        oldest day the API answers) to yesterday, in the stream's days (UTC for version 2, EST for 1)."""
         parents, version = METRIC_STREAMS[stream]
         zone = timezone.utc if version == 2 else EST
-        today = today_in(zone)
-        oldest = today - timedelta(days=(MAX_METRIC_DAYS if version == 2 else V1_MAX_STEPS) - 1)
+        yesterday = today_in(zone) - timedelta(days=1)
+        oldest = today_in(zone) - timedelta(days=(MAX_METRIC_DAYS if version == 2 else V1_MAX_STEPS) - 1)
         for parent in self.live_parents(parents):
             first = max(oldest, datetime.fromtimestamp(int(parent["created"]), zone).date())
-            days = [first + timedelta(days=i) for i in range((today - first).days + 1)]
+            days = [first + timedelta(days=i) for i in range((yesterday - first).days + 1)]
             if stream == "campaign_action_metrics":
                 for ref in parent["actions"]:
                     yield (int(parent["id"]), int(ref["id"])), days
@@ -323,17 +324,16 @@ class SubResources:
                 for key in picked:
                     self._updated[(stream, key)] = now
                 return {"keys": picked, "cursor": now}
-            objects = [ids for ids, _ in self.metric_days(stream)]
+            # Late opens and clicks: yesterday's counts grow.
+            objects = [ids for ids, days in self.metric_days(stream) if days]
             zone = timezone.utc if METRIC_STREAMS[stream][1] == 2 else EST
-            today = today_in(zone)
+            day = today_in(zone) - timedelta(days=1)
             keys = []
             for i in draw.distinct_below(count, len(objects)):
-                ids = objects[i]
-                self._bumps[(stream, ids, today.toordinal())] = (
-                    self._bumps.get((stream, ids, today.toordinal()), 0) + 7
-                )
-                keys.append("|".join(map(str, ids)) + f"|{today.isoformat()}")
-            return {"keys": keys, "cursor": today.isoformat()}
+                bump = (stream, objects[i], day.toordinal())
+                self._bumps[bump] = self._bumps.get(bump, 0) + 7
+                keys.append("|".join(map(str, objects[i])) + f"|{day.isoformat()}")
+            return {"keys": keys, "cursor": day.isoformat()}
 
 
 def today_in(zone: timezone) -> date:

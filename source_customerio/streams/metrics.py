@@ -5,10 +5,13 @@ oldest first, not split by message type. A row holds the parent's id (and the ac
 calendar date, ISO), `day_start` (the unix time that day begins), `timezone` (what a day means), and
 one integer column per metric the API returns.
 
+Rows are for days that have ended, from the parent's creation (or start_date) to yesterday: a day
+still under way would be a row whose counts are not final (they are re-read anyway, see below).
+
 Two API versions, two meanings of a day:
 - Campaign and campaign-action metrics take version 2 (`res`, `tz`, `start`, `end`): the connector asks
-  for UTC days explicitly, from the parent's creation (or start_date) to today (the answer may span
-  10 years at most). Entry i is the i-th day from `start`.
+  for UTC days explicitly, from 00:00 UTC of the first day to the end of yesterday (10 years at most).
+  Entry i is the i-th day from `start`.
 - Broadcast and newsletter metrics take only version 1 (`period=days`, `steps`, at most 45 days). Their
   days "start at 00:00 EST" (UTC-05:00) and the window ends at the request, so the last entry is the
   current EST day: entries are dated from the end. Older days cannot be read (a warning says so).
@@ -34,8 +37,8 @@ from source_customerio.streams.children import FanOutStream, Parent
 DAY = 86_400
 UTC = timezone.utc
 EST = timezone(timedelta(hours=-5), "EST")
-# Version 2 wants a region-format zone name; one the API does not apply would show up as an answer
-# longer than the days asked for, which stops the read (sandbox switch `metrics_tz_ignored`).
+# Version 2 wants a region-format zone name. Were it not applied, the EST days (the default) over a range of
+# whole UTC days would be one more than asked, which stops the read (sandbox switch `metrics_tz_ignored`).
 V2_TIMEZONE = "Etc/UTC"
 V2_MAX_DAYS = 3650  # `end` is "limited to 10 years from the `start` parameter"
 V1_PARAMS = {"period": "days", "steps": 45}  # the most days version 1 answers
@@ -132,8 +135,8 @@ class MetricsStream(FanOutStream):
 
     def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
         path = self.series.path.format(parent_id=0, action_id=0)
-        now = int(time.time())
-        return "GET", path, self._params(day_of(now, UTC), now), None
+        yesterday = day_of(int(time.time()), UTC) - timedelta(days=1)
+        return "GET", path, self._params(yesterday, yesterday), None
 
     # -- one parent ----------------------------------------------------------------------------------
 
@@ -164,9 +167,12 @@ class MetricsStream(FanOutStream):
         answer = self._v2(path, first) if self.series.version == 2 else self._v1(path, first)
         if answer is None:
             return None
-        series, days = answer
+        series, days, last = answer
+        wanted = (first.isoformat(), last.isoformat())
         return [
-            normalize(row) for row in daily_rows(series, days, ids, zone) if row["day"] >= first.isoformat()
+            normalize(row)
+            for row in daily_rows(series, days, ids, zone)
+            if wanted[0] <= row["day"] <= wanted[1]
         ]
 
     def _first_day(self, saved: Any, created: Any, sync_mode: SyncMode) -> date:
@@ -180,42 +186,41 @@ class MetricsStream(FanOutStream):
             bounds.append(day_of(saved, zone) - timedelta(days=config.metrics_lookback_days))
         return max(bounds)
 
-    def _params(self, first: date, now: int) -> dict[str, Any]:
+    def _params(self, first: date, last: date) -> dict[str, Any]:
         if self.series.version == 1:
             return V1_PARAMS
-        # From the first day's 00:00 UTC to now: never an `end` in the future.
-        return {"version": 2, "res": "daily", "tz": V2_TIMEZONE, "start": day_start(first, UTC), "end": now}
+        start, end = day_start(first, UTC), day_start(last, UTC) + DAY - 1
+        return {"version": 2, "res": "daily", "tz": V2_TIMEZONE, "start": start, "end": end}
 
-    def _v2(self, path: str, first: date) -> tuple[dict[str, list[Any]], list[date]] | None:
-        """UTC days from `first` to today: entry i is day first + i. An answer may leave out the newest
-        days, read next time (a guess: sandbox switch `metrics_newest_days_omitted`); one longer than
-        asked cannot be dated, and stops the read."""
-        now = int(time.time())
-        today = day_of(now, UTC)
-        oldest = today - timedelta(days=V2_MAX_DAYS - 1)
+    def _v2(self, path: str, first: date) -> tuple[dict[str, list[Any]], list[date], date] | None:
+        """UTC days from `first` to yesterday: entry i is day first + i. An answer may leave out the
+        newest days, read next time (a guess: sandbox switch `metrics_newest_days_omitted`); one longer
+        than asked cannot be dated, and stops the read."""
+        last = day_of(int(time.time()), UTC) - timedelta(days=1)
+        oldest = last - timedelta(days=V2_MAX_DAYS - 1)
         if first < oldest:
             self._warn_once(
                 f"days before {oldest} (more than 10 years ago) cannot be asked for; they are left out"
             )
             first = oldest
-        if first > today:
-            return {}, []
-        payload = self.request(path, self._params(first, now), allow_missing=True)
+        if first > last:
+            return {}, [], last
+        payload = self.request(path, self._params(first, last), allow_missing=True)
         if payload is None:
             return None
         series, length = self._checked(path, payload)
-        asked = (today - first).days + 1
+        asked = (last - first).days + 1
         if length > asked:
             raise self.unexpected(
-                f"/{path} answered {length} daily entries for the {asked} UTC days from {first} to {today} "
+                f"/{path} answered {length} daily entries for the {asked} UTC days from {first} to {last} "
                 f"(tz={V2_TIMEZONE}): the days cannot be dated (was the time zone applied?)."
             )
-        return series, [first + timedelta(days=i) for i in range(length)]
+        return series, [first + timedelta(days=i) for i in range(length)], last
 
-    def _v1(self, path: str, first: date) -> tuple[dict[str, list[Any]], list[date]] | None:
+    def _v1(self, path: str, first: date) -> tuple[dict[str, list[Any]], list[date], date] | None:
         """The last entry is today (EST) as of the answer; a request that crossed midnight is sent again."""
-        if first > day_of(int(time.time()), EST):
-            return {}, []
+        if first >= day_of(int(time.time()), EST):
+            return {}, [], first
         for _ in range(3):
             before = day_of(int(time.time()), EST)
             payload = self.request(path, V1_PARAMS, allow_missing=True)
@@ -230,7 +235,7 @@ class MetricsStream(FanOutStream):
             self._warn_once(
                 f"Customer.io answers the last {length} days only (days before {days[0]}, EST, are left out)"
             )
-        return series, days
+        return series, days, today - timedelta(days=1)
 
     def _checked(self, path: str, payload: Any) -> tuple[dict[str, list[Any]], int]:
         series = series_of(payload)
