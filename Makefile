@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 CONNECTOR_IMAGE ?=
 PYTEST_IMAGE_ARGS := $(if $(CONNECTOR_IMAGE),--connector-image=$(CONNECTOR_IMAGE) --read-from-streams=all,-m "not image_tests")
 
-.PHONY: install lint test test-unit test-integration image base-image demo bench bench-smoke sandbox clean
+.PHONY: install lint test test-unit test-integration live-test image base-image demo bench bench-smoke sandbox clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,21 @@ test-unit: install
 
 test-integration: install
 	$(BIN)/pytest -q integration_tests $(PYTEST_IMAGE_ARGS)
+
+# Against the real App API, with the key in secrets/config.json (git-ignored); never part of `make test`.
+# Read-only, except one customer export of a single person. LIVE_EMPTY_STREAMS=a,b names streams the
+# workspace has no data in (the standard read wants records from every other stream).
+live-test: install  ## the CDK standard tests and the API contract against the real workspace
+	@if [ ! -f secrets/config.json ]; then \
+		echo "make live-test: skipped, no secrets/config.json (see the README, 'Live contract tests')"; \
+	else \
+		echo "Live tests on the workspace of secrets/config.json: read-only but for ONE export of one person."; \
+		status=0; export SOURCE_CUSTOMERIO_LIVE=1; \
+		$(BIN)/pytest -p no:cacheprovider -q -s integration_tests/live/test_live_contract.py || status=1; \
+		$(BIN)/pytest -p no:cacheprovider -q -m "not image_tests" integration_tests/live/test_live_standards.py \
+			|| status=1; \
+		exit $$status; \
+	fi
 
 base-image:  ## a Debian bookworm base with python3, for networks that reach no image registry
 	bash scripts/build-offline-base-image.sh

@@ -132,16 +132,47 @@ class ConnectorRun:
         ]
 
 
-def parse_messages(stdout: str) -> list[dict[str, Any]]:
-    messages = []
-    for line in stdout.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                messages.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return messages
+# Each Airbyte message type and the field that carries its payload.
+PAYLOAD_FIELDS = {
+    "RECORD": "record",
+    "STATE": "state",
+    "LOG": "log",
+    "SPEC": "spec",
+    "CONNECTION_STATUS": "connectionStatus",
+    "CATALOG": "catalog",
+    "TRACE": "trace",
+    "CONTROL": "control",
+}
+
+
+class ProtocolViolationError(AssertionError):
+    """A line on stdout that is not an Airbyte message: the platform cannot read such a stream."""
+
+
+def protocol_message(line: str, debug: bool = False) -> dict[str, Any]:
+    """One stdout line as an Airbyte message; anything else (a blank line, a print, a traceback, a
+    message without its payload) is a ProtocolViolationError quoting the line.
+
+    With `debug` (a run with `--debug`), the CDK's own `{"type": "DEBUG", ...}` lines pass too: its
+    debug mode prints them on purpose, and the platform never runs a connector that way."""
+    try:
+        message = json.loads(line)
+    except ValueError:
+        message = None
+    kind = message.get("type") if isinstance(message, dict) else None
+    if debug and kind == "DEBUG" and isinstance(message.get("message"), str):
+        return message
+    if not isinstance(kind, str) or kind not in PAYLOAD_FIELDS:
+        raise ProtocolViolationError(f"stdout carries a line that is not an Airbyte message: {line[:500]!r}")
+    if not isinstance(message.get(PAYLOAD_FIELDS[kind]), dict):
+        field = PAYLOAD_FIELDS[kind]
+        raise ProtocolViolationError(f"a {kind} message without its {field!r} object: {line[:500]!r}")
+    return message
+
+
+def parse_messages(stdout: str, debug: bool = False) -> list[dict[str, Any]]:
+    """Every line of stdout, each of which must be an Airbyte message (see protocol_message)."""
+    return [protocol_message(line, debug) for line in stdout.splitlines()]
 
 
 def write_inputs(

@@ -31,6 +31,8 @@ from typing import Any, NoReturn
 import pytest
 import yaml
 
+from integration_tests.connector import parse_messages
+
 ROOT = Path(__file__).resolve().parents[1]
 IMAGE_TAG = "source-customerio:dev"
 OFFLINE_BASE = "source-customerio-base:bookworm"
@@ -157,18 +159,6 @@ class Run:
             f"exit {self.exit_code}\n--- stdout (tail)\n{self.stdout[-3000:]}"
             f"\n--- stderr (tail)\n{self.stderr[-3000:]}"
         )
-
-
-def parse_messages(stdout: str) -> list[dict[str, Any]]:
-    """Every stdout line must be one Airbyte message (the protocol allows nothing else)."""
-    messages = []
-    for line in stdout.splitlines():
-        if not line.strip():
-            continue
-        message = json.loads(line)
-        assert isinstance(message, dict) and "type" in message, f"not an Airbyte message: {line[:300]}"
-        messages.append(message)
-    return messages
 
 
 def run_container(

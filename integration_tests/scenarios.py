@@ -30,8 +30,6 @@ SECRET_KEY = f"sk-SECRET-{secrets.token_hex(12)}"
 TRACEBACK = "Traceback (most recent call last)"
 # The retry waits shrunk to ~1 s each (the CDK's added second), for scenarios that exhaust retries.
 FAST_BACKOFF = {"SOURCE_CUSTOMERIO_BACKOFF_SCALE": "0.01"}
-# The sandbox's page cap at size "tiny": every paged endpoint answers at most this many records.
-TINY_PAGE = 3
 
 
 def new_sandbox(**kwargs: Any) -> Sandbox:
@@ -91,7 +89,8 @@ def run(
             stderr_text = stderr.read()
     stdout = "".join(lines)
     assert not hung.is_set(), f"the connector hung: still running after {timeout} s; last lines {lines[-3:]}"
-    return ConnectorRun(process.returncode, stdout, stderr_text, parse_messages(stdout))
+    messages = parse_messages(stdout, debug="--debug" in args)
+    return ConnectorRun(process.returncode, stdout, stderr_text, messages)
 
 
 def _read_stdout(process: subprocess.Popen[str], kill_after: int | None) -> list[str]:
@@ -163,6 +162,22 @@ def warnings(result: ConnectorRun) -> list[str]:
 def reread(first: ConnectorRun, second: ConnectorRun, stream: str) -> set[str]:
     """Keys the second run delivered again after the first one had delivered them."""
     return set(first.keys_of(stream)) & set(second.keys_of(stream))
+
+
+def truth_cursors(sandbox: Sandbox, stream: str) -> dict[str, Any]:
+    """Each record's primary key and cursor value, as the sandbox holds them now (mutations included)."""
+    world = sandbox.world
+    if stream == "messages":
+        deliveries = world.deliveries
+        return {deliveries.key(i): deliveries.created(i) for i in range(deliveries.count)}
+    table = world.tables[stream]
+    assert table.cursor_field, f"{stream} has no cursor"
+    return {table.key(record): record.get(table.cursor_field) for record in table.records()}
+
+
+def keys_from(cursors: Mapping[str, Any], floor: int) -> set[str]:
+    """The keys a read filtering at `floor` must return: cursor at or after it, or no usable cursor."""
+    return {key for key, value in cursors.items() if not isinstance(value, int) or value >= floor}
 
 
 # -- sandbox instrumentation -------------------------------------------------------------------------

@@ -9,7 +9,6 @@ import time
 
 from integration_tests.connector import catalog
 from integration_tests.scenarios import (
-    TINY_PAGE,
     assert_clean,
     config_for,
     new_sandbox,
@@ -29,7 +28,14 @@ def _added_after_a_read():
         added = sandbox.mutate("activities", "insert", 2)["keys"]
         second = run("read", config, ACTIVITIES, state=first.final_states())
         pages = sandbox.stats()["by_endpoint"]["GET /v1/activities"]
-        return first, added, second, pages, sandbox.truth("activities")["count"]
+        return (
+            first,
+            added,
+            second,
+            pages,
+            sandbox.truth("activities")["count"],
+            sandbox.app.api.page_size_cap,
+        )
 
 
 def _state_older_than_30_days():
@@ -43,7 +49,7 @@ def _state_older_than_30_days():
 
 def test_activities_added_at_the_end_of_the_list_are_read_and_nothing_older_again():
     outcome = run_all({"added": _added_after_a_read, "old": _state_older_than_30_days})
-    first, added, second, pages, count = outcome["added"]
+    first, added, second, pages, count, page = outcome["added"]
     assert first.exit_code == 0 and second.exit_code == 0, second.stdout[-2000:]
     assert_clean(second)
     # The new activities sit on the last page (the listing is newest first, then the additions).
@@ -52,7 +58,7 @@ def test_activities_added_at_the_end_of_the_list_are_read_and_nothing_older_agai
     newest_before = first.stream_state("activities")["timestamp"]
     assert all(r["timestamp"] >= newest_before for r in second.records_of("activities"))
     # Every page of both reads was asked: no read stopped at the first page of old activities.
-    assert pages == math.ceil((count - len(added)) / TINY_PAGE) + math.ceil(count / TINY_PAGE)
+    assert pages == math.ceil((count - len(added)) / page) + math.ceil(count / page)
     assert second.stream_state("activities")["timestamp"] >= newest_before
 
     result, truth = outcome["old"]

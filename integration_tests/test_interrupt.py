@@ -13,23 +13,33 @@ import pytest
 
 from integration_tests.connector import FAN_OUT, INCREMENTAL, catalog, key_of
 from integration_tests.scenarios import (
-    TINY_PAGE,
     assert_clean,
     config_for,
+    keys_from,
     new_sandbox,
     run,
     run_all,
     start_date_days_ago,
+    truth_cursors,
 )
 from source_customerio.streams.customers import EXPORT_ROWS_PER_SLICE
 from source_customerio.streams.messages import WINDOW_SECONDS
 
-# Lists first, the paged one (newsletters: 7 records, pages of 3) where the kill lands, mid page 2.
+# Lists first: campaigns read whole, then the paged newsletters, where the kill lands one record into
+# their second page.
 LISTS = ["campaigns", "newsletters", "broadcasts", "transactional_messages", "segments", "exports"]
 LISTS += [s for s in INCREMENTAL if s not in LISTS and s != "messages" and s not in FAN_OUT]
-KILL_IN_LISTS = 5 + 4  # campaigns' 5, then 4 newsletters
+PAGED_LIST = "newsletters"
 EXPORT_PEOPLE = EXPORT_ROWS_PER_SLICE + 1_000
 NO_LOOKBACK = {"lookback_window_minutes": 0, "messages_lookback_days": 0}
+
+
+def one_into_page_two(sandbox, stream, after=()):
+    """The RECORD count at which a kill lands one record into `stream`'s second page, after every
+    record of the streams read before it (from the sandbox's truth and page size)."""
+    page = sandbox.app.api.page_size_cap
+    assert sandbox.truth(stream, keys=False)["count"] > page + 1, f"{stream} needs a second page"
+    return sum(sandbox.truth(s, keys=False)["count"] for s in after) + page + 1
 
 
 def _killed_then_resumed(config, streams, kill_after, incremental=True):
@@ -51,12 +61,17 @@ def outcome():
             )
         )
         calls = {
-            "lists": lambda: _killed_then_resumed(config_for(lists, **NO_LOOKBACK), LISTS, KILL_IN_LISTS),
+            "lists": lambda: _killed_then_resumed(
+                config_for(lists, **NO_LOOKBACK), LISTS, one_into_page_two(lists, PAGED_LIST, ["campaigns"])
+            ),
             "messages": lambda: _killed_then_resumed(
                 config_for(deliveries, start_date=start_date_days_ago(800), **NO_LOOKBACK), ["messages"], 7
             ),
             "search": lambda: _killed_then_resumed(
-                config_for(search, customers_method="search"), ["customers"], 5, incremental=False
+                config_for(search, customers_method="search"),
+                ["customers"],
+                one_into_page_two(search, "customers"),
+                incremental=False,
             ),
             "export": lambda: _killed_then_resumed(
                 config_for(export, customers_method="exports"),
@@ -93,14 +108,31 @@ def test_incremental_lists_lose_nothing_across_a_kill(outcome):
         _assert_everything_delivered(sandbox, first, second, stream)
 
 
-@pytest.mark.parametrize("stream", LISTS)
-def test_an_incremental_list_re_reads_at_most_one_page_after_a_kill(outcome, stream):
+def test_the_kill_landed_one_record_into_the_second_page(outcome):
+    sandbox, first, _ = outcome.lists
+    page = sandbox.app.api.page_size_cap
+    assert first.keys_of("campaigns") and len(first.keys_of(PAGED_LIST)) == page + 1
+    # The last state before the kill says where page two starts; page one is behind it.
+    assert set(first.stream_state(PAGED_LIST)) == {"resume"}, first.stream_state(PAGED_LIST)
+    assert isinstance(first.stream_state(PAGED_LIST)["resume"]["start"], str)
+
+
+def test_the_resumed_list_re_reads_only_the_part_of_the_page_it_was_on(outcome):
     _, first, second = outcome.lists
+    on_page_two = first.keys_of(PAGED_LIST)[-1:]
+    again = set(first.keys_of(PAGED_LIST)) & set(second.keys_of(PAGED_LIST))
+    assert again == set(on_page_two), f"state before the kill: {first.stream_state(PAGED_LIST)}"
+
+
+@pytest.mark.parametrize("stream", [s for s in LISTS if s != PAGED_LIST])
+def test_the_other_lists_re_read_only_what_their_state_asks(outcome, stream):
+    """A list read whole before the kill (campaigns) saved its cursor: the resumed run re-reads only
+    records at that cursor (the sandbox's truth says which); one never reached is read once."""
+    sandbox, first, second = outcome.lists
+    saved = first.stream_state(stream)
+    expected = keys_from(truth_cursors(sandbox, stream), saved[INCREMENTAL[stream]]) if saved else set()
     again = set(first.keys_of(stream)) & set(second.keys_of(stream))
-    assert len(again) <= TINY_PAGE, (
-        f"{stream}: the resumed run delivered {len(again)} records the killed run had already "
-        f"delivered (pages hold {TINY_PAGE}); state before the kill: {first.stream_state(stream)}"
-    )
+    assert again == expected, saved
 
 
 def test_messages_resume_after_the_last_complete_window(outcome):
@@ -125,7 +157,7 @@ def test_customer_search_resumes_at_the_page_it_was_on(outcome):
     _assert_everything_delivered(sandbox, first, second, "customers")
     assert "search_start" in first.stream_state("customers")
     again = set(first.keys_of("customers")) & set(second.keys_of("customers"))
-    assert len(again) <= TINY_PAGE
+    assert len(again) <= sandbox.app.api.page_size_cap
 
 
 def test_customer_export_resumes_after_the_rows_done(outcome):

@@ -19,15 +19,18 @@ SIX_MONTHS = 183 * DAY
 
 # paging ----------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("path", "stream", "envelope"),
+    ("path", "stream", "envelope", "params"),
     [
-        ("newsletters", "newsletters", "newsletters"),
-        ("activities", "activities", "activities"),
-        ("sender_identities", "sender_identities", "sender_identities"),
+        ("newsletters", "newsletters", "newsletters", {}),
+        ("activities", "activities", "activities", {}),
+        # hidden=true lists every sender, hidden ones included (the default hidden_senders_listing)
+        ("sender_identities", "sender_identities", "sender_identities", {"hidden": "true"}),
     ],
 )
-def test_cursor_paged_lists_match_truth(sandbox: Sandbox, path: str, stream: str, envelope: str) -> None:
-    pages = walk(session(), f"{sandbox.base_url}/{path}", envelope, params={"limit": 100})
+def test_cursor_paged_lists_match_truth(
+    sandbox: Sandbox, path: str, stream: str, envelope: str, params: dict[str, str]
+) -> None:
+    pages = walk(session(), f"{sandbox.base_url}/{path}", envelope, params={"limit": 100, **params})
     keys = keys_of(pages, envelope)
     assert len(pages) >= 2
     assert len(keys) == len(set(keys))

@@ -164,6 +164,16 @@ class CustomerioConfig(BaseModel):
         "incremental reads of the daily metrics streams re-read this many days before the last day read.",
         json_schema_extra={"order": 10},
     )
+    esp_suppression_domains: list[str] = Field(
+        default_factory=list,
+        title="ESP suppression sending domains",
+        description="Sending domains whose ESP suppressions to read, one domain at a time, as "
+        "Customer.io advises (an address can be suppressed on several domains). Each record then "
+        "carries its `domain`, which joins the primary key (suppression_type, domain, email). Empty: "
+        "the lists are read without a domain, keyed by suppression_type and email. Changing this "
+        "changes the stream's primary key: refresh the stream's data after changing it.",
+        json_schema_extra={"examples": [["mail.example.com"]], "order": 11},
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -186,6 +196,18 @@ class CustomerioConfig(BaseModel):
             return None
         parse_start_date(value)
         return value
+
+    @field_validator("esp_suppression_domains")
+    @classmethod
+    def _domains_are_host_names(cls, value: list[str]) -> list[str]:
+        domains: list[str] = []
+        for raw in value:
+            domain = raw.strip().lower().rstrip(".")
+            if not domain or any(c.isspace() or c in "/:@?#" for c in domain):
+                raise ValueError(f"'{raw}' is not a sending domain; write host names like mail.example.com")
+            if domain not in domains:
+                domains.append(domain)
+        return domains
 
     @field_validator("base_url")
     @classmethod

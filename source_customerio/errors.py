@@ -32,3 +32,27 @@ class StreamForbiddenError(Exception):
         super().__init__(f"{endpoint}: {detail}")
         self.endpoint = endpoint
         self.detail = detail
+
+
+class RequestRefusedError(AirbyteTracedException):
+    """The API refused a request outright (400, 404, 405, 409, 410, 422): retrying it cannot help.
+
+    Uncaught, it fails the stream like any traced error. A caller that knows what such an answer means
+    (a saved page cursor the API has forgotten, a filter it does not accept) catches it and reads
+    `status` and `detail`.
+    """
+
+    def __init__(
+        self, message: str, status: int, detail: str, endpoint: str, failure_type: FailureType, stream: str
+    ) -> None:
+        from airbyte_cdk.models import StreamDescriptor
+
+        super().__init__(
+            message=message,
+            internal_message=message,
+            failure_type=failure_type,
+            stream_descriptor=StreamDescriptor(name=stream),
+        )
+        self.status = status
+        self.detail = detail
+        self.endpoint = endpoint

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
 
 import requests
 
@@ -39,15 +40,23 @@ def _probe(url_base: str, token: str, timeout: float) -> int:
     raise transient_error(f"Could not reach Customer.io at {url_base} ({reason}); try again later.")
 
 
-def resolve(config: CustomerioConfig, logger: logging.Logger, timeout: float = 30.0) -> tuple[str, str]:
-    """(API root, label) for this config; a config_error when no region accepts the key."""
+def resolve(
+    config: CustomerioConfig,
+    logger: logging.Logger,
+    timeout: float = 30.0,
+    hosts: Mapping[str, str] = REGION_HOSTS,
+) -> tuple[str, str]:
+    """(API root, label) for this config; a config_error when no region accepts the key.
+
+    `hosts` (region -> API root) is Customer.io's table, replaced only by tests that answer both
+    regions from local servers."""
     if config.base_url:
         return config.base_url, "custom base_url"
     if config.region != Region.AUTO:
-        return REGION_HOSTS[config.region.value], config.region.value.upper()
+        return hosts[config.region.value], config.region.value.upper()
     for region in ("us", "eu"):
-        status = _probe(REGION_HOSTS[region], config.access_token, timeout)
+        status = _probe(hosts[region], config.access_token, timeout)
         if status != 401:
             logger.info(f"Region auto-detection: the key belongs to the {region.upper()} region.")
-            return REGION_HOSTS[region], region.upper()
+            return hosts[region], region.upper()
     raise config_error("Neither the US nor the EU host accepted the key (401). " + UNAUTHORIZED)

@@ -13,7 +13,7 @@ from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_customerio import region
-from source_customerio.config import CustomerioConfig
+from source_customerio.config import REGION_HOSTS, CustomerioConfig
 from source_customerio.http.budget import RequestBudget
 from source_customerio.streams.base import CustomerioStream, StreamContext
 from source_customerio.streams.catalog import list_streams
@@ -36,14 +36,21 @@ STREAM_ORDER = (
 
 
 @lru_cache(maxsize=8)
-def _api_root(access_token: str, region_setting: str, base_url: str | None) -> tuple[str, str]:
+def _api_root(
+    access_token: str, region_setting: str, base_url: str | None, hosts: tuple[tuple[str, str], ...]
+) -> tuple[str, str]:
     config = CustomerioConfig(access_token=access_token, region=region_setting, base_url=base_url)  # type: ignore[arg-type]
-    return region.resolve(config, logging.getLogger("airbyte"))
+    return region.resolve(config, logging.getLogger("airbyte"), hosts=dict(hosts))
 
 
 class SourceCustomerio(AbstractSource):
     # The config is validated by the pydantic model, whose messages name the field to fix.
     check_config_against_spec = False
+
+    def __init__(self, region_hosts: Mapping[str, str] | None = None) -> None:
+        """`region_hosts` replaces Customer.io's region -> API root table (tests only)."""
+        super().__init__()
+        self.region_hosts = tuple(sorted((region_hosts or REGION_HOSTS).items()))
 
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         return ConnectorSpecification(
@@ -59,13 +66,16 @@ class SourceCustomerio(AbstractSource):
 
     def context(self, config: Mapping[str, Any]) -> StreamContext:
         settings = CustomerioConfig.from_mapping(config)
-        url_base, _ = _api_root(settings.access_token, settings.region.value, settings.base_url)
+        url_base, _ = self.api_root(settings)
         return StreamContext(
             config=settings,
             url_base=url_base,
             budget=RequestBudget(settings.requests_per_second),
             request_timeout=(10.0, float(settings.request_timeout_seconds)),
         )
+
+    def api_root(self, settings: CustomerioConfig) -> tuple[str, str]:
+        return _api_root(settings.access_token, settings.region.value, settings.base_url, self.region_hosts)
 
     def streams(self, config: Mapping[str, Any]) -> list[Stream]:
         context = self.context(config)
@@ -89,9 +99,7 @@ class SourceCustomerio(AbstractSource):
         this key may not read (403), which a sync would skip."""
         try:
             context = self.context(config)
-            _, where = _api_root(
-                context.config.access_token, context.config.region.value, context.config.base_url
-            )
+            _, where = self.api_root(context.config)
             streams = [s for s in self.streams(config) if isinstance(s, CustomerioStream)]
             refusals = {s.name: s.probe() for s in streams}
             forbidden = [f"{name} ({detail})" for name, detail in refusals.items() if detail is not None]

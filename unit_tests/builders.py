@@ -25,13 +25,13 @@ from airbyte_cdk.models import (
     Level,
     SyncMode,
     TraceType,
-    Type,
 )
 from airbyte_cdk.test.catalog_builder import CatalogBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, make_file, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 from airbyte_cdk.test.state_builder import StateBuilder
 
+from integration_tests.connector import protocol_message
 from source_customerio import SourceCustomerio
 
 KEY = "unit-test-key"
@@ -105,21 +105,25 @@ def read_stream(
     mode: SyncMode = SyncMode.full_refresh,
     state: list[AirbyteStateMessage] | None = None,
     expect_error: bool = False,
+    source: SourceCustomerio | None = None,
 ) -> EntrypointOutput:
     """Read `stream`(s) through the CDK entrypoint; the output is checked never to hold the key."""
     names = [stream] if isinstance(stream, str) else list(stream)
     outcome = ExpectedOutcome.EXPECT_EXCEPTION if expect_error else ExpectedOutcome.EXPECT_SUCCESS
-    output = read(SourceCustomerio(), config, catalog(*names, mode=mode), state, expected_outcome=outcome)
+    connector = source or SourceCustomerio()
+    output = read(connector, config, catalog(*names, mode=mode), state, expected_outcome=outcome)
     _assert_keys_absent(output, config)
     return output
 
 
-def check(config: Mapping[str, Any]) -> EntrypointOutput:
+def check(config: Mapping[str, Any], source: SourceCustomerio | None = None) -> EntrypointOutput:
     """`check` through the CDK entrypoint in this process (so requests_mock applies)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = make_file(Path(tmp) / "config.json", dict(config))
         output = _run_command(
-            SourceCustomerio(), ["check", "--config", path], expected_outcome=ExpectedOutcome.ALLOW_ANY
+            source or SourceCustomerio(),
+            ["check", "--config", path],
+            expected_outcome=ExpectedOutcome.ALLOW_ANY,
         )
     _assert_keys_absent(output, config)
     return output
@@ -480,11 +484,5 @@ def run_cli(
 
 
 def parse_lines(lines: Iterable[str]) -> list[AirbyteMessage]:
-    """The Airbyte messages among stdout lines (other lines are skipped)."""
-    messages = []
-    for line in lines:
-        try:
-            messages.append(AirbyteMessageSerializer.load(json.loads(line)))
-        except (ValueError, TypeError, KeyError):
-            continue
-    return [m for m in messages if isinstance(m.type, Type)]
+    """The Airbyte messages of stdout lines; a line that is not one fails the test, quoting it."""
+    return [AirbyteMessageSerializer.load(protocol_message(line)) for line in lines]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
-from airbyte_cdk.models import Level
+from concurrent.futures import ThreadPoolExecutor, TimeoutError
 
+import pytest
+from airbyte_cdk.models import AirbyteStreamStatus, FailureType, Level
+
+from source_customerio.http.error_table import MAX_RETRIES
 from unit_tests.builders import (
     US,
     ConfigBuilder,
@@ -63,9 +66,10 @@ def checkpoints(output) -> list[dict]:
     return [s for n, s in enumerate(states) if n == 0 or s != states[n - 1]]
 
 
-def read_customers(saved=None, method="search"):
+def read_customers(saved=None, method="search", expect_error=False):
     config = ConfigBuilder().with_(customers_method=method).build()
-    return read_stream(config, "customers", state=state("customers", saved) if saved else None)
+    saved_state = state("customers", saved) if saved else None
+    return read_stream(config, "customers", state=saved_state, expect_error=expect_error)
 
 
 def test_search_asks_1000_with_a_filter_matching_anyone(requests_mock):
@@ -152,11 +156,13 @@ def test_state_after_each_search_page_then_complete(requests_mock):
     assert len(records_of(output)) == 7
 
 
-def test_a_page_with_a_next_but_no_people_ends_the_search(requests_mock):
-    mock_people(requests_mock, {None: (people(1, 2), "Tok2"), "Tok2": ([], "Tok3")})
+def test_a_page_with_a_next_but_no_people_is_followed_to_the_end(requests_mock):
+    pages = {None: (people(1, 2), "Tok2"), "Tok2": ([], "Tok3"), "Tok3": (people(3, 1), None)}
+    mock_people(requests_mock, pages)
     output = read_customers()
+    assert sorted(r["cio_id"] for r in records_of(output)) == ["1", "2", "3"]
     assert states_of(output, "customers")[-1] == COMPLETE
-    assert len(calls_to(requests_mock, "/v1/customers", "POST")) == 2
+    assert len(calls_to(requests_mock, "/v1/customers", "POST")) == 3
 
 
 def test_a_read_with_state_resumes_at_the_saved_search_page(requests_mock):
@@ -205,3 +211,103 @@ def test_auto_switches_to_an_export_when_there_is_a_second_search_page(requests_
     assert [r["cio_id"] for r in records_of(output)] == ["1", "2"]
     assert calls_to(requests_mock, "/v1/customers/attributes") == []
     assert checkpoints(output)[-1] == COMPLETE
+
+
+# -- failures part-way: the stream fails, keeps what it emitted and the state to resume from ----------
+
+A_WHILE = 60  # seconds: a read that has not ended by then is stuck (the pipeline's threads hang)
+
+
+def read_customers_to_the_end(**kwargs):
+    """read_customers, failing the test if the read does not end (a stuck search pipeline)."""
+    pool = ThreadPoolExecutor(max_workers=1)
+    try:
+        return pool.submit(read_customers, **kwargs).result(timeout=A_WHILE)
+    except TimeoutError:
+        pytest.fail("the read did not end: the search pipeline is stuck")
+    finally:
+        pool.shutdown(wait=False)
+
+
+def hydrate_unless(failing_ids, **failure):
+    """A hydration callback that answers `failure` (status, body) for a batch holding any of `failing_ids`."""
+    ok = hydrate()
+
+    def answer(request, context):
+        if set(request.json()["ids"]) & set(failing_ids):
+            context.status_code = failure.get("status", 500)
+            return failure.get("body", {})
+        return ok(request, context)
+
+    return answer
+
+
+TWO_PAGES = {None: (people(1, 3), "Tok2"), "Tok2": (people(4, 2), None)}
+
+
+def test_hydration_failing_after_every_retry_fails_the_stream_without_completing(requests_mock):
+    requests_mock.post(f"{US}/customers", json=search_pages({None: (people(1, 3), None)}))
+    requests_mock.post(f"{US}/customers/attributes", status_code=500)
+    output = read_customers_to_the_end(expect_error=True)
+    assert records_of(output) == []
+    assert COMPLETE not in states_of(output, "customers")
+    assert len(calls_to(requests_mock, "/v1/customers/attributes")) == MAX_RETRIES + 1
+    errors = [e for e in error_traces(output) if e.failure_type == FailureType.transient_error]
+    assert errors and "'customers'" in errors[0].message
+    assert "POST /customers/attributes" in errors[0].message
+    assert output.get_stream_statuses("customers")[-1] == AirbyteStreamStatus.INCOMPLETE
+
+
+def test_hydration_failing_on_a_later_page_keeps_the_pages_before_it_and_their_state(requests_mock):
+    requests_mock.post(f"{US}/customers", json=search_pages(TWO_PAGES))
+    requests_mock.post(f"{US}/customers/attributes", json=hydrate_unless({"4"}))
+    output = read_customers_to_the_end(expect_error=True)
+    assert sorted(r["cio_id"] for r in records_of(output)) == ["1", "2", "3"]
+    assert checkpoints(output) == [{"search_start": "Tok2"}]
+    errors = error_traces(output)
+    assert errors and "'customers'" in errors[0].message
+    assert "POST /customers/attributes" in errors[0].message
+
+
+@pytest.mark.parametrize(
+    ("answer", "failure_type"),
+    [({"status_code": 500}, FailureType.transient_error), ({"status_code": 400}, None)],
+    ids=["500-until-retries-run-out", "400-refused"],
+)
+def test_a_search_page_failing_ends_the_stream_with_an_error_after_the_pages_before_it(
+    answer, failure_type, requests_mock
+):
+    """The search chain runs on its own thread, ahead of the reader: its failure reaches the read,
+    after the people of the pages before it, whose state is kept."""
+    first_page = search_pages({None: TWO_PAGES[None]})
+
+    def search(request, context):
+        if query(request).get("start") == "Tok2":
+            context.status_code = answer["status_code"]
+            return {"errors": [{"detail": "search failed"}]}
+        return first_page(request, context)
+
+    requests_mock.post(f"{US}/customers", json=search)
+    requests_mock.post(f"{US}/customers/attributes", json=hydrate())
+    output = read_customers_to_the_end(expect_error=True)
+    assert sorted(r["cio_id"] for r in records_of(output)) == ["1", "2", "3"]
+    assert checkpoints(output) == [{"search_start": "Tok2"}]
+    errors = [e for e in error_traces(output) if e.stream_descriptor and e.stream_descriptor.name]
+    assert errors and errors[0].stream_descriptor.name == "customers"
+    assert "'customers'" in errors[0].message and "POST /customers" in errors[0].message
+    if failure_type is not None:
+        assert errors[0].failure_type == failure_type
+
+
+def test_a_403_on_a_later_hydration_fails_the_stream_rather_than_skipping_it(requests_mock):
+    requests_mock.post(f"{US}/customers", json=search_pages(TWO_PAGES))
+    forbidden = {"status": 403, "body": {"meta": {"error": "no attributes scope"}}}
+    requests_mock.post(f"{US}/customers/attributes", json=hydrate_unless({"4"}, **forbidden))
+    output = read_customers_to_the_end(expect_error=True)
+    assert sorted(r["cio_id"] for r in records_of(output)) == ["1", "2", "3"]
+    assert checkpoints(output) == [{"search_start": "Tok2"}], "not complete: the next sync resumes at page 2"
+    [error] = error_traces(output)[:1]
+    assert error.failure_type == FailureType.config_error
+    for words in ("'customers'", "403", "no attributes scope"):
+        assert words in error.message, (words, error.message)
+    assert not any("skipped" in line for line in log_lines(output, Level.WARN))

@@ -6,11 +6,13 @@ import logging
 
 import pytest
 import requests
-from airbyte_cdk.models import AirbyteStreamStatus, FailureType, Level
+from airbyte_cdk.models import AirbyteStreamStatus, FailureType, Level, SyncMode
 from airbyte_cdk.sources.streams.http.error_handlers import ResponseAction
 
 from source_customerio.http.error_table import (
+    BACKOFF_SCALE_ENV,
     MAX_RETRIES,
+    MIN_BACKOFF_SECONDS,
     CustomerioErrorHandler,
     RetryAfterBackoff,
 )
@@ -20,10 +22,12 @@ from unit_tests.builders import (
     campaign,
     error_traces,
     log_lines,
+    newsletter,
     page,
     read_stream,
     records_of,
     segment,
+    states_of,
 )
 
 CAMPAIGNS = page("campaigns", [campaign(1), campaign(2)])
@@ -61,6 +65,41 @@ def test_403_skips_that_stream_with_a_warning_and_the_sync_goes_on(requests_mock
     assert "GET /segments" in warnings[0] and "key lacks the segments scope" in warnings[0]
     assert output.get_stream_statuses("segments")[-1] == AirbyteStreamStatus.COMPLETE
     assert len([r for r in requests_mock.request_history if r.path == "/v1/segments"]) == 1
+
+
+FORBIDDEN = {"status_code": 403, "json": {"errors": [{"detail": "key lacks the newsletters scope"}]}}
+
+
+def paged_newsletters(requests_mock, second_page):
+    """Page one of newsletters (2 records, `next` p2), then `second_page` (requests_mock kwargs)."""
+
+    def answer(request, context):
+        return page("newsletters", [newsletter(1), newsletter(2)], next="p2")
+
+    requests_mock.get(f"{US}/newsletters", json=answer)
+    requests_mock.get(f"{US}/newsletters?start=p2", **second_page)
+
+
+@pytest.mark.parametrize("mode", [SyncMode.full_refresh, SyncMode.incremental])
+def test_a_403_after_records_were_read_fails_that_stream_and_the_sync_goes_on(mode, requests_mock):
+    """A key refused part-way through a table (its access changed during the sync) would leave a
+    partial table behind a "skipped" warning: the stream fails instead, naming what was refused and
+    how much was read; what it emitted stays, and the other streams are read."""
+    paged_newsletters(requests_mock, FORBIDDEN)
+    requests_mock.get(f"{US}/campaigns", json=CAMPAIGNS)
+    output = read_stream(ConfigBuilder().build(), ["newsletters", "campaigns"], mode, expect_error=True)
+    assert [r["id"] for r in records_of(output, "newsletters")] == [1, 2]
+    assert [r["id"] for r in records_of(output, "campaigns")] == [1, 2]
+    [error] = [e for e in error_traces(output) if e.stream_descriptor and e.stream_descriptor.name]
+    assert error.stream_descriptor.name == "newsletters"
+    assert error.failure_type == FailureType.config_error
+    for words in ("'newsletters'", "GET /newsletters", "403", "key lacks the newsletters scope", "2 records"):
+        assert words in error.message, (words, error.message)
+    assert output.get_stream_statuses("newsletters")[-1] == AirbyteStreamStatus.INCOMPLETE
+    assert not [line for line in log_lines(output, Level.WARN) if "skipped" in line]
+    if mode == SyncMode.incremental:
+        # The next sync resumes at the page that was refused, not after it.
+        assert states_of(output, "newsletters")[-1]["resume"]["start"] == "p2"
 
 
 def test_404_on_an_endpoint_that_must_exist_names_it(requests_mock):
@@ -197,3 +236,44 @@ def test_backoff(retry_after, attempt, expected):
 def test_backoff_after_a_network_error_is_exponential():
     error = requests.exceptions.ConnectionError()
     assert [RetryAfterBackoff().backoff_time(error, n) for n in (1, 2, 3)] == [1, 2, 4]
+
+
+# -- SOURCE_CUSTOMERIO_BACKOFF_SCALE ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "scale"),
+    [
+        (None, 1.0),  # unset: production waits
+        ("", 1.0),
+        ("0.01", 0.01),
+        (" 0.5 ", 0.5),
+        ("1e-3", 0.001),
+        ("0", 0.0),
+        ("3", 1.0),  # never longer than production
+        ("-2", 0.0),
+        ("inf", 1.0),
+        ("nan", 1.0),
+        ("fast", 1.0),  # unreadable: production waits
+    ],
+)
+def test_the_backoff_scale_is_read_and_clamped_to_0_1(raw, scale, monkeypatch):
+    if raw is not None:
+        monkeypatch.setenv(BACKOFF_SCALE_ENV, raw)
+    error = requests.exceptions.ConnectionError()
+    waits = [RetryAfterBackoff().backoff_time(error, attempt) for attempt in (1, 2, 3, 12)]
+    # 1, 2, 4 s, then the 60 s cap; scaled, never below the floor that keeps the CDK's own schedule out.
+    assert waits == [max(base * scale, MIN_BACKOFF_SECONDS) for base in (1, 2, 4, 60)]
+
+
+def test_the_backoff_scale_never_shortens_what_retry_after_asks(monkeypatch):
+    monkeypatch.setenv(BACKOFF_SCALE_ENV, "0.01")
+    assert RetryAfterBackoff().backoff_time(response(429, headers={"Retry-After": "7"}), 1) == 7
+    assert RetryAfterBackoff().backoff_time(response(429), 3) == 0.04
+
+
+def test_a_sync_waits_the_scaled_backoff(monkeypatch, requests_mock, retry_sleeps):
+    monkeypatch.setenv(BACKOFF_SCALE_ENV, "0.25")
+    requests_mock.get(f"{US}/campaigns", [{"status_code": 503}, {"status_code": 503}, OK])
+    assert_campaigns_read(read_campaigns())
+    assert retry_sleeps.calls == [0.25 + 1, 0.5 + 1]  # the CDK adds its second to each wait

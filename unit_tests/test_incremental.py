@@ -16,6 +16,8 @@ from unit_tests.builders import (
     export,
     log_lines,
     newsletter,
+    page,
+    query,
     read_stream,
     records_of,
     segment,
@@ -154,3 +156,83 @@ def test_a_float_state_is_accepted(requests_mock):
     output = incremental("campaigns", float(T) + 0.5)
     assert kept(output, "campaigns") == [1]
     assert log_lines(output, Level.WARN) == []
+
+
+# -- a paged list: one page per slice, resumable mid-list ----------------------------------------
+
+
+def serve_pages(requests_mock, pages) -> None:
+    """newsletters (cursor-paged): `pages[start] = ([(id, updated), ...], next)`; the first has start None."""
+
+    def answer(request, context):
+        rows, following = pages[query(request).get("start")]
+        return page("newsletters", [newsletter(n, at) for n, at in rows], next=following)
+
+    requests_mock.get(f"{US}/newsletters", json=answer)
+
+
+THREE_PAGES = {
+    None: ([(1, T + 5), (2, T - 10 * HOUR)], "p2"),
+    "p2": ([(3, T + 9)], "p3"),
+    "p3": ([(4, T + 2)], None),
+}
+
+
+def newsletters_from(saved_state, requests_mock, pages=THREE_PAGES):
+    serve_pages(requests_mock, pages)
+    saved = state("newsletters", saved_state) if saved_state is not None else None
+    output = read_stream(ConfigBuilder().build(), "newsletters", SyncMode.incremental, state=saved)
+    assert error_traces(output) == []
+    return output
+
+
+def checkpoints(output) -> list[dict]:
+    """The newsletters states in order, without the CDK's repeat of the final one."""
+    states = states_of(output, "newsletters")
+    return [s for n, s in enumerate(states) if n == 0 or s != states[n - 1]]
+
+
+def starts(requests_mock) -> list[str | None]:
+    return [query(r).get("start") for r in requests_mock.request_history]
+
+
+def test_a_paged_list_saves_where_to_resume_and_the_highest_cursor_after_each_page(requests_mock):
+    output = newsletters_from({"updated": T}, requests_mock)
+    assert kept(output, "newsletters") == [1, 3, 4]
+    assert checkpoints(output) == [
+        {"updated": T, "resume": {"start": "p2", "highest": T + 5}},
+        {"updated": T, "resume": {"start": "p3", "highest": T + 9}},
+        {"updated": T + 9},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("saved", "final"),
+    [
+        ({"updated": T, "resume": {"start": "p3", "highest": T + 9}}, {"updated": T + 9}),
+        ({"updated": T, "resume": {"start": "p3", "highest": T + 1}}, {"updated": T + 2}),
+        # Killed during the first sync: no cursor yet, the highest of the pages before the kill.
+        ({"resume": {"start": "p3", "highest": T + 9}}, {"updated": T + 9}),
+        # A highest that is not a time is not carried over; the rest of the resume point is.
+        ({"updated": T, "resume": {"start": "p3", "highest": "abc"}}, {"updated": T + 2}),
+    ],
+)
+def test_a_resumed_list_starts_at_the_saved_page_and_carries_the_highest_over(saved, final, requests_mock):
+    output = newsletters_from(saved, requests_mock)
+    assert starts(requests_mock) == ["p3"]
+    assert query(requests_mock.request_history[0])["limit"] == "100"
+    assert kept(output, "newsletters") == [4]
+    assert checkpoints(output)[-1] == final
+    assert log_lines(output, Level.WARN) == []
+
+
+@pytest.mark.parametrize(
+    "resume", ["p3", ["p3"], {"start": 3, "highest": T + 99}, {"highest": T + 99}, {"start": None}]
+)
+def test_an_unusable_resume_point_is_set_aside_with_a_warning_and_the_list_read_whole(resume, requests_mock):
+    output = newsletters_from({"updated": T, "resume": resume}, requests_mock)
+    assert starts(requests_mock) == [None, "p2", "p3"]
+    assert kept(output, "newsletters") == [1, 3, 4]
+    assert checkpoints(output)[-1] == {"updated": T + 9}  # its highest, unusable too, is not carried over
+    warnings = [line for line in log_lines(output, Level.WARN) if "'newsletters'" in line]
+    assert warnings and all("resume=" in line and "reading the list whole" in line for line in warnings)

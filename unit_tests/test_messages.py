@@ -39,7 +39,8 @@ WINDOWS_2024 = [
 
 
 def by_window(pages: dict[int, list[dict]] | None = None):
-    """A /messages callback: `pages[start_ts]` is that window's list of answers, in `next` order.
+    """A /messages callback: `pages[start]` is the list of answers, in `next` order, of the window
+    that starts at `start` (asked as start_ts = start - 1, see meant()).
 
     A window without pages answers one delivery created at its start.
     """
@@ -47,7 +48,7 @@ def by_window(pages: dict[int, list[dict]] | None = None):
 
     def answer(request, context):
         params = query(request)
-        start_ts = int(params["start_ts"])
+        start_ts = meant(params)[0]
         window = pages.get(start_ts) or [page("messages", [delivery(f"d{start_ts}", start_ts)])]
         position = int(params["start"].rsplit("-", 1)[1]) if "start" in params else 0
         return window[position]
@@ -55,9 +56,15 @@ def by_window(pages: dict[int, list[dict]] | None = None):
     return answer
 
 
+def meant(params) -> tuple[int, int]:
+    """The window [a, b] a request is for: it asks start_ts = a - 1 and end_ts = b + 1, since whether
+    the API includes the bounds themselves is not documented."""
+    return int(params["start_ts"]) + 1, int(params["end_ts"]) - 1
+
+
 def windows_asked(requests_mock) -> list[tuple[int, int]]:
     firsts = [query(r) for r in requests_mock.request_history if "start=" not in r.url]
-    return sorted((int(q["start_ts"]), int(q["end_ts"])) for q in firsts)
+    return sorted(meant(q) for q in firsts)
 
 
 def read_messages(config=None, mode=SyncMode.full_refresh, saved=None, expect_error=False):
@@ -104,7 +111,7 @@ def test_next_is_followed_within_a_window(requests_mock, frozen_now, monkeypatch
     followed = [query(r) for r in requests_mock.request_history if "start=" in r.url]
     assert sorted(q["start"] for q in followed) == ["cur-1", "cur-2"]
     for q in followed:
-        assert (int(q["start_ts"]), int(q["end_ts"]), q["limit"]) == (*WINDOWS_2024[0], "1000")
+        assert (*meant(q), q["limit"]) == (*WINDOWS_2024[0], "1000")
 
 
 def test_a_window_of_several_pages_is_read_as_sub_windows_side_by_side(requests_mock, frozen_now):
@@ -121,7 +128,7 @@ def test_a_window_of_several_pages_is_read_as_sub_windows_side_by_side(requests_
 
     def answer(request, context):
         params = query(request)
-        if int(params["start_ts"]) == start and int(params["end_ts"]) == subs[0][1]:
+        if meant(params) == (start, subs[0][1]):
             first_sub = [page("messages", [delivery("sub-first", start)], next="f-1"),
                          page("messages", [delivery("sub-first-b", start + 1)])]  # fmt: skip
             return first_sub[1 if "start" in params else 0]
@@ -129,7 +136,7 @@ def test_a_window_of_several_pages_is_read_as_sub_windows_side_by_side(requests_
 
     requests_mock.get(f"{US}/messages", json=answer)
     output = read_messages()
-    asked = {(int(q["start_ts"]), int(q["end_ts"])) for q in map(query, requests_mock.request_history)}
+    asked = {meant(q) for q in map(query, requests_mock.request_history)}
     assert set(subs) <= asked, "the window is covered by its sub-windows, without gap or overlap"
     ids = [r["id"] for r in records_of(output)]
     first_window = {i for i in ids if i.startswith("sub")}
@@ -233,19 +240,36 @@ def test_a_403_skips_the_stream_and_the_next_stream_is_read(requests_mock, froze
     assert any("'messages' skipped" in line for line in log_lines(output, Level.WARN))
 
 
-def test_a_failing_window_keeps_the_state_of_the_windows_before_it(requests_mock, frozen_now):
+def second_window_answers(status: int, body: dict):
+    """A /messages callback: every window as by_window(), but the second answers `status`."""
     second = WINDOWS_2024[1][0]
     ok = by_window()
 
     def answer(request, context):
-        if int(query(request)["start_ts"]) == second:
-            context.status_code = 500
-            return {}
+        if meant(query(request))[0] == second:
+            context.status_code = status
+            return body
         return ok(request, context)
 
-    requests_mock.get(f"{US}/messages", json=answer)
+    return answer
+
+
+def test_a_failing_window_keeps_the_state_of_the_windows_before_it(requests_mock, frozen_now):
+    requests_mock.get(f"{US}/messages", json=second_window_answers(500, {}))
     output = read_messages(expect_error=True)
     assert states_of(output, "messages") == [{"created": WINDOWS_2024[0][1]}]
     assert [r["id"] for r in records_of(output)] == [f"d{WINDOWS_2024[0][0]}"]
     errors = [e for e in error_traces(output) if e.failure_type == FailureType.transient_error]
     assert errors and "'messages'" in errors[0].message and "GET /messages" in errors[0].message
+
+
+def test_a_403_on_a_later_window_fails_the_stream_and_keeps_the_windows_before_it(requests_mock, frozen_now):
+    """The first window was read and emitted: a 403 on the second is not a "skipped" stream."""
+    requests_mock.get(f"{US}/messages", json=second_window_answers(403, {"meta": {"error": "no access"}}))
+    output = read_messages(expect_error=True)
+    assert [r["id"] for r in records_of(output)] == [f"d{WINDOWS_2024[0][0]}"]
+    assert states_of(output, "messages") == [{"created": WINDOWS_2024[0][1]}]
+    [error] = error_traces(output)[:1]
+    assert error.failure_type == FailureType.config_error
+    assert "'messages'" in error.message and "GET /messages" in error.message and "403" in error.message
+    assert not any("skipped" in line for line in log_lines(output, Level.WARN))

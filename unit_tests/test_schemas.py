@@ -525,20 +525,6 @@ def test_documented_example_validates(schemas: dict[str, dict[str, Any]], name: 
     Draft7Validator(schemas[name]).validate(EXAMPLES[name])
 
 
-@pytest.mark.parametrize("name", STREAMS)
-def test_unknown_extra_fields_validate(schemas: dict[str, dict[str, Any]], name: str) -> None:
-    record = {**EXAMPLES[name], "field_added_by_customerio_later": {"any": ["shape", 1]}}
-    Draft7Validator(schemas[name]).validate(record)
-
-
-@pytest.mark.parametrize("name", STREAMS)
-def test_all_optional_fields_may_be_null(schemas: dict[str, dict[str, Any]], name: str) -> None:
-    primary_key, _ = STREAMS[name]
-    record = {field: None for field in schemas[name]["properties"]}
-    record.update({field: EXAMPLES[name][field] for field in primary_key})
-    Draft7Validator(schemas[name]).validate(record)
-
-
 @pytest.mark.parametrize(
     ("name", "path", "value"),
     WRONG_TYPES,

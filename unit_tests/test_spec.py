@@ -6,21 +6,34 @@ import json
 import logging
 
 import pytest
-from airbyte_cdk.models import Type
+from airbyte_cdk.models import AirbyteMessage, AirbyteMessageSerializer, Type
+from airbyte_cdk.test.standard_tests._spec_compatibility import compare_specs
 from jsonschema import Draft7Validator
 
 from source_customerio import SourceCustomerio
 from source_customerio.config import CustomerioConfig
-from unit_tests.builders import KEY, ConfigBuilder, parse_lines, run_cli
+from unit_tests.builders import KEY, PROJECT_ROOT, ConfigBuilder, parse_lines, run_cli
 
 SPEC = SourceCustomerio().spec(logging.getLogger("test")).connectionSpecification
 PROPERTIES = SPEC["properties"]
 FIELDS = CustomerioConfig.model_fields
+# The spec of the last release: configs saved under it must stay valid.
+RELEASED_SPEC = PROJECT_ROOT / "integration_tests" / "released_spec.json"
 
 
-def test_spec_is_the_models_schema():
-    assert CustomerioConfig.connection_specification() == SPEC
-    assert set(PROPERTIES) == set(FIELDS)
+def test_every_released_setting_is_still_accepted():
+    """Configs saved under the last release stay valid: the in-process twin of the image test's
+    backward-compatibility check, so that a breaking change fails without Docker too."""
+    released = json.loads(RELEASED_SPEC.read_text())
+    current = AirbyteMessageSerializer.dump(
+        AirbyteMessage(type=Type.SPEC, spec=SourceCustomerio().spec(logging.getLogger("test")))
+    )["spec"]
+    assert compare_specs(released, current).breaking == []
+    released_properties = released["connectionSpecification"]["properties"]
+    assert set(released_properties) <= set(PROPERTIES)
+    for name, schema in released_properties.items():
+        assert PROPERTIES[name]["type"] == schema["type"], name
+        assert PROPERTIES[name].get("airbyte_secret") == schema.get("airbyte_secret"), name
 
 
 def test_spec_is_a_valid_draft7_schema():

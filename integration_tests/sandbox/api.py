@@ -4,7 +4,14 @@ Page caps are the documented ones (messages and people search 1000, newsletters 
 identities 100, suppressions 1000, segment membership 30000); a larger `limit` is clamped, not refused.
 `page_size_cap` lowers every cap. Cursors are opaque (urlsafe base64 of a small JSON); the last page has
 `"next": ""`. Filters the API accepts but the sandbox ignores: messages' type/metric/campaign_id/...,
-activities' type/name/customer_id, newsletters' and sender identities' hidden flag.
+activities' type/name/customer_id, newsletters' hidden flag. Sender identities leave the hidden ones out
+unless `hidden=true` (then all of them, or only the hidden ones: `hidden_senders_listing`); suppressions
+take `domain` (one sending domain's list; without it, every suppression once).
+
+Every cursor-paged route goes through `_page`, which applies the paging quirks: empty pages that carry a
+`next` (`empty_pages_with_next`), the last page's `next` (`last_page_next`), a last page pointing back to
+an earlier cursor (`cursor_loop`), and cursors that expire (`cursor_ttl_seconds`, answered with
+`expired_cursor_status`; cursors then carry their issue time).
 """
 
 from __future__ import annotations
@@ -17,7 +24,13 @@ from typing import Any
 
 import orjson
 
-from .catalog import SUPPRESSION_CATEGORY
+from .catalog import (
+    SENDING_DOMAINS,
+    SUPPRESSION_CATEGORY,
+    domain_count,
+    domain_index,
+    sender_hidden,
+)
 from .data import World
 from .deliveries import window
 from .people import Predicate
@@ -26,6 +39,8 @@ from .tables import Record, Table
 from .util import ApiError, Permutation, decode_cursor, encode_cursor
 
 Payload = dict[str, Any]
+# serve(cursor state) -> (the page without `next`, the state of the following page or None at the end)
+Serve = Callable[[dict[str, Any]], tuple[Payload, "dict[str, Any] | None"]]
 SEARCH_SCAN_BUDGET = 200_000  # people examined per search page before a short page is returned
 
 
@@ -87,9 +102,8 @@ class Api:
         self._add(
             "GET", "/v1/activities", self._paged(t["activities"], "activities", 10, 100, sortable=False)
         )
-        self._add(
-            "GET", "/v1/sender_identities", self._paged(t["sender_identities"], "sender_identities", 10, 100)
-        )
+        senders = self._paged(t["sender_identities"], "sender_identities", 10, 100, listing=self._senders)
+        self._add("GET", "/v1/sender_identities", senders)
         self._add("GET", "/v1/messages", self.messages)
         self._add("POST", "/v1/customers", self.search)
         self._add("POST", "/v1/customers/attributes", self.attributes)
@@ -126,10 +140,47 @@ class Api:
             raise ApiError(400, f"limit must be at least 1, got {value}")
         return min(value, cap)
 
-    @staticmethod
-    def position(req: Req, kind: str) -> dict[str, Any]:
+    def position(self, req: Req, kind: str) -> dict[str, Any]:
         start = req.arg("start")
-        return decode_cursor(start, kind) if start else {}
+        if not start:
+            return {}
+        state = decode_cursor(start, kind)
+        quirks = self.world.quirks
+        ttl = quirks.cursor_ttl_seconds
+        if ttl > 0 and time.time() - float(state.get("t", 0)) > ttl:
+            raise ApiError(quirks.expired_cursor_status, f"the start cursor has expired: {start!r}")
+        return state
+
+    def cursor(self, state: dict[str, Any]) -> str:
+        if self.world.quirks.cursor_ttl_seconds > 0:
+            state = {**state, "t": round(time.time(), 3)}
+        return encode_cursor(state)
+
+    def _last_next(self) -> Payload:
+        form = self.world.quirks.last_page_next
+        if form == "absent":
+            return {}
+        return {"next": None if form == "null" else ""}
+
+    def _page(self, req: Req, kind: str, empty: Payload, serve: Serve) -> Payload:
+        """One page of a cursor-paged list, with the paging quirks applied (see the module docstring)."""
+        quirks = self.world.quirks
+        state = self.position(req, kind)
+        if state.get("end"):
+            return {**empty, **self._last_next()}
+        if quirks.empty_pages_with_next and not state.get("e"):
+            # Every page is preceded by an empty one that points at it.
+            return {**empty, "next": self.cursor({**state, "k": kind, "e": 1})}
+        payload, following = serve(state)
+        if following is not None:
+            return {**payload, "next": self.cursor({**following, "k": kind})}
+        if quirks.cursor_loop:
+            _, second = serve({})
+            if second is not None:  # back to the cursor the first page gave
+                return {**payload, "next": self.cursor({**second, "k": kind})}
+        if quirks.empty_pages_with_next:
+            return {**payload, "next": self.cursor({"k": kind, "end": 1})}
+        return {**payload, **self._last_next()}
 
     def _whole(self, table: Table, envelope: str) -> Handler:
         def handler(req: Req, _: list[str]) -> Payload:
@@ -137,24 +188,47 @@ class Api:
 
         return handler
 
-    def _paged(self, table: Table, envelope: str, default: int, cap: int, sortable: bool = True) -> Handler:
+    def _senders(self, req: Req) -> Callable[[int], bool]:
+        """Which sender identities a request lists (hidden ones only when asked; see the docstring)."""
+        if req.arg("hidden") not in ("true", "1"):
+            return lambda i: not sender_hidden(i)
+        if self.world.quirks.hidden_senders_listing == "only":
+            return sender_hidden
+        return lambda i: True
+
+    def _paged(
+        self,
+        table: Table,
+        envelope: str,
+        default: int,
+        cap: int,
+        sortable: bool = True,
+        listing: Callable[[Req], Callable[[int], bool]] | None = None,
+    ) -> Handler:
         def handler(req: Req, _: list[str]) -> Payload:
             lim = self.limit(req, default, cap)
-            state = self.position(req, envelope)
-            pos, n = int(state.get("p", 0)), int(state.get("n", table.count))
             sort = req.arg("sort") if sortable else None
             if sort not in (None, "asc", "desc"):
                 raise ApiError(400, f"sort must be asc or desc, got {sort!r}")
-            end = min(pos + lim, n)
+            count = table.count
+
             # "sort" orders by id (index order); without it the list is in its shuffled order.
-            if sort == "asc":
-                rows = [table.record(k) for k in range(pos, end)]
-            elif sort == "desc":
-                rows = [table.record(n - 1 - k) for k in range(pos, end)]
-            else:
-                rows = [table.record(table.at(k)) for k in range(pos, end)]
-            nxt = encode_cursor({"k": envelope, "p": end, "n": n}) if end < n else ""
-            return {envelope: rows, "next": nxt}
+            def shown(k: int) -> int:
+                return k if sort == "asc" else count - 1 - k if sort == "desc" else table.at(k)
+
+            if listing is not None:  # a filtered list (small tables only) is materialised
+                keep = listing(req)
+                kept = [i for i in map(shown, range(count)) if keep(i)]
+                count = len(kept)
+                shown = kept.__getitem__  # type: ignore[assignment]
+
+            def serve(state: dict[str, Any]) -> tuple[Payload, dict[str, Any] | None]:
+                pos, n = int(state.get("p", 0)), int(state.get("n", count))
+                end = min(pos + lim, n, count)
+                rows = [table.record(shown(k)) for k in range(pos, end)]
+                return {envelope: rows}, ({"p": end, "n": n} if end < n else None)
+
+            return self._page(req, envelope, {envelope: []}, serve)
 
         return handler
 
@@ -172,37 +246,46 @@ class Api:
     def messages(self, req: Req, _: list[str]) -> Payload:
         deliveries = self.world.deliveries
         lim = self.limit(req, 50, 1000)
-        state = self.position(req, "messages")
-        if state:
-            lo, pos = int(state["lo"]), int(state["p"])
-        else:
-            lo_ts, hi_ts = window(req.int_arg("start_ts"), req.int_arg("end_ts"), int(time.time()))
-            lo, pos = deliveries.index_range(lo_ts, hi_ts)
-        # Newest first, page by page; the order inside a page is shuffled (the API promises none).
-        first = max(lo, pos - lim)
-        perm = Permutation(pos - first, self.world.ctx.seed, pos)
-        rows = [deliveries.record(pos - 1 - perm(k)) for k in range(pos - first)]
-        nxt = encode_cursor({"k": "messages", "lo": lo, "p": first}) if first > lo else ""
-        return {"messages": rows, "next": nxt}
+        quirks = self.world.quirks
+        start_ts, end_ts = req.int_arg("start_ts"), req.int_arg("end_ts")
+
+        def serve(state: dict[str, Any]) -> tuple[Payload, dict[str, Any] | None]:
+            if "G" in state:
+                span = {k: int(state[k]) for k in ("g", "G", "s", "P")}
+                pos = int(state["p"])
+            else:
+                lo_ts, hi_ts = window(
+                    start_ts, end_ts, int(time.time()), quirks.start_ts_exclusive, quirks.end_ts_exclusive
+                )
+                span = deliveries.window_span(lo_ts, hi_ts)
+                pos = span["G"] + span["P"]
+            # Newest first, page by page; the order inside a page is shuffled (the API promises none).
+            first = max(0, pos - lim)
+            perm = Permutation(pos - first, self.world.ctx.seed, pos)
+            at = deliveries.in_span
+            rows = [deliveries.record(at(span, pos - 1 - perm(k))) for k in range(pos - first)]
+            return {"messages": rows}, ({**span, "p": first} if first > 0 else None)
+
+        return self._page(req, "messages", {"messages": []}, serve)
 
     def _scan(self, req: Req, kind: str, predicate: Predicate, default: int, cap: int) -> Payload:
         lim = self.limit(req, default, cap)
-        state = self.position(req, kind)
         people = self.world.people
-        pos, n = int(state.get("p", 0)), people.count
-        found: list[int] = []
-        budget = SEARCH_SCAN_BUDGET
-        while pos < n and len(found) < lim and budget > 0:
-            if predicate(pos):
-                found.append(pos)
-            pos += 1
-            budget -= 1
-        identifiers = [people.identity(i) for i in found]
-        return {
-            "identifiers": identifiers,
-            "ids": [ident["id"] or "" for ident in identifiers],
-            "next": encode_cursor({"k": kind, "p": pos}) if pos < n else "",
-        }
+
+        def serve(state: dict[str, Any]) -> tuple[Payload, dict[str, Any] | None]:
+            pos, n = int(state.get("p", 0)), people.count
+            found: list[int] = []
+            budget = SEARCH_SCAN_BUDGET
+            while pos < n and len(found) < lim and budget > 0:
+                if predicate(pos):
+                    found.append(pos)
+                pos += 1
+                budget -= 1
+            identifiers = [people.identity(i) for i in found]
+            page = {"identifiers": identifiers, "ids": [ident["id"] or "" for ident in identifiers]}
+            return page, ({"p": pos} if pos < n else None)
+
+        return self._page(req, kind, {"identifiers": [], "ids": []}, serve)
 
     def search(self, req: Req, _: list[str]) -> Payload:
         body = req.json()
@@ -247,7 +330,16 @@ class Api:
             offset = req.int_arg("offset") or 0
             if offset < 0:
                 raise ApiError(400, "offset must be >= 0")
-            rows = [table.record(k) for k in range(offset, min(offset + lim, table.count))]
+            domain = req.arg("domain")
+            unknown = self.world.quirks.unknown_domain_status
+            if domain and domain not in SENDING_DOMAINS and unknown != 200:
+                raise ApiError(unknown, f"{domain} is not a sending domain of this workspace")
+            if domain:  # one sending domain's list
+                count = domain_count(domain, table.count)
+                ks = range(offset, min(offset + lim, count))
+                rows = [table.record(domain_index(domain, k)) for k in ks]
+            else:
+                rows = [table.record(k) for k in range(offset, min(offset + lim, table.count))]
             return {"category": SUPPRESSION_CATEGORY[kind], "suppressions": rows}
 
         return handler

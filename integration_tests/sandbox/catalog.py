@@ -5,6 +5,10 @@ Type drift kept on purpose, because the real API shows it and connectors must su
 - the campaign with id 17 sends ``"id": "17"`` (a string) in a list of integer ids;
 - workspaces' and object types' ids are strings (``"130001"``, ``"1"``), as in the docs examples;
 - suppression ``category`` is ``"spam"`` for the ``spam_reports`` path (the API's enum differs from the path).
+
+Sender identities with index % 5 == 2 are hidden (left out of the list unless `hidden=true` is asked). Each
+suppression belongs to one or both sending domains (`suppression_domains`): the same address can be
+suppressed on several.
 """
 
 from __future__ import annotations
@@ -33,6 +37,31 @@ ACTION_TYPES = ("email", "email", "push", "twilio", "webhook", "slack", "in_app"
 TAGS = ("new", "welcome", "Product Updates", "billing", "beta")
 CAMPAIGN_DRIFT_ID = 17
 SUPPRESSION_TYPES = ("bounces", "blocks", "spam_reports", "invalid_emails")
+SENDING_DOMAINS = ("mail.example.com", "news.example.com")
+# Residues (index % 3) of the suppressions recorded on each sending domain: 0 on both.
+_DOMAIN_RESIDUES = {SENDING_DOMAINS[0]: (0, 1), SENDING_DOMAINS[1]: (0, 2)}
+
+
+def sender_hidden(index: int) -> bool:
+    return index % 5 == 2
+
+
+def suppression_domains(index: int) -> tuple[str, ...]:
+    return tuple(d for d, residues in _DOMAIN_RESIDUES.items() if index % 3 in residues)
+
+
+def domain_count(domain: str, count: int) -> int:
+    """How many of a list's first `count` suppressions are on `domain`."""
+    residues = _DOMAIN_RESIDUES.get(domain, ())
+    return (count // 3) * len(residues) + sum(1 for r in residues if r < count % 3)
+
+
+def domain_index(domain: str, k: int) -> int:
+    """The list index of the k-th suppression on `domain`."""
+    residues = _DOMAIN_RESIDUES[domain]
+    return 3 * (k // len(residues)) + residues[k % len(residues)]
+
+
 SUPPRESSION_CATEGORY = {
     "bounces": "bounces",
     "blocks": "blocks",

@@ -12,7 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .catalog import SUPPRESSION_TYPES, build_tables
+from .catalog import SUPPRESSION_TYPES, build_tables, domain_count, domain_index, sender_hidden
 from .deliveries import Deliveries
 from .exports import Exports
 from .people import People
@@ -105,7 +105,7 @@ class World:
 
     def keys(self, stream: str) -> Iterator[str]:
         if stream == "messages":
-            yield from (self.deliveries.key(i) for i in range(self.deliveries.count))
+            yield from (self.deliveries.key(i) for i in self.deliveries.indices())
         elif stream == "customers":
             yield from (self.people.cio_id(i) for i in range(self.people.count))
         elif stream == "eps_suppression":
@@ -118,6 +118,20 @@ class World:
             table = self.tables[stream]
             yield from (table.key(r) for r in table.records())
 
+    def suppression_keys(self, domains: list[str]) -> list[str]:
+        """`type|domain|email` of every suppression read one sending domain at a time."""
+        keys = []
+        for kind in SUPPRESSION_TYPES:
+            table = self.tables[f"suppression:{kind}"]
+            for domain in dict.fromkeys(domains):
+                for k in range(domain_count(domain, table.count)):
+                    keys.append(f"{kind}|{domain}|{table.key(table.record(domain_index(domain, k)))}")
+        return keys
+
+    def hidden_sender_ids(self) -> set[int]:
+        table = self.tables["sender_identities"]
+        return {table.id_of(i) for i in range(table.count) if sender_hidden(i)}
+
     def truth_header(self, stream: str) -> dict[str, Any]:
         if stream not in STREAMS:
             raise ApiError(404, f"unknown stream {stream!r}; streams: {', '.join(STREAMS)}")
@@ -127,10 +141,9 @@ class World:
             "count": self.count(stream),
         }
         if stream == "messages":
-            n = self.deliveries.count
             out["cursor_field"] = "created"
-            out["max_cursor"] = self.deliveries.created(n - 1) if n else None
-            out["min_cursor"] = self.deliveries.created(0) if n else None
+            out["max_cursor"] = self.deliveries.last_created()
+            out["min_cursor"] = self.deliveries.first_created()
         elif stream in self.tables and self.tables[stream].cursor_field:
             out["cursor_field"] = self.tables[stream].cursor_field
             out["max_cursor"] = self.tables[stream].max_cursor()

@@ -11,11 +11,17 @@ and a million deliveries cost nothing until a page is served. Inserted deliverie
 created = now, which keeps the sequence monotonic.
 
 Drift: every ninth delivery (index % 9 == 4) sends `customer_identifiers.cio_id` as an integer.
+
+Pinned deliveries (`pin`) sit at exactly the times a test names, e.g. on the seconds where a connector's
+windows meet; they live beside the monotonic sequence, so a window is that sequence's index range plus
+the pinned deliveries inside it (`window_span`).
 """
 
 from __future__ import annotations
 
+import bisect
 import threading
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from .people import People
@@ -28,16 +34,33 @@ OLD_STRETCH = (0, 200)  # days after the earliest delivery
 NEW_STRETCH = (560, HISTORY_DAYS)
 
 
-def window(start_ts: int | None, end_ts: int | None, now: int) -> tuple[int, int]:
-    """The API's 6-month rule for /v1/messages; both bounds inclusive, on creation time."""
+# Pinned deliveries' indices start here, far above any generated or inserted one.
+PINNED_BASE = 1 << 40
+
+
+def window(
+    start_ts: int | None,
+    end_ts: int | None,
+    now: int,
+    start_exclusive: bool = False,
+    end_exclusive: bool = False,
+) -> tuple[int, int]:
+    """The API's 6-month rule for /v1/messages, on creation time, as inclusive bounds.
+
+    Whether a given `start_ts` / `end_ts` is itself inside is not documented: inclusive by default,
+    exclusive under Quirks.start_ts_exclusive / Quirks.end_ts_exclusive.
+    """
     if start_ts is None and end_ts is None:
         return now - SIX_MONTHS, now
     if start_ts is None:
         assert end_ts is not None
-        return end_ts - SIX_MONTHS, end_ts
+        hi = end_ts - 1 if end_exclusive else end_ts
+        return end_ts - SIX_MONTHS, hi
+    lo = start_ts + 1 if start_exclusive else start_ts
     if end_ts is None:
-        return start_ts, min(now, start_ts + SIX_MONTHS)
-    return start_ts, min(end_ts, start_ts + SIX_MONTHS)
+        return lo, min(now, start_ts + SIX_MONTHS)
+    hi = end_ts - 1 if end_exclusive else end_ts
+    return lo, min(hi, start_ts + SIX_MONTHS)
 
 
 class Deliveries:
@@ -54,14 +77,61 @@ class Deliveries:
         self._new = (new_start, ctx.anchor - 60 - new_start)
         self._inserted: list[int] = []
         self._updates: dict[int, int] = {}
+        self._pinned: list[int] = []  # created time of pinned delivery j (index PINNED_BASE + j)
+        self._pinned_sorted: list[tuple[int, int]] = []  # (created, j)
         self._lock = threading.Lock()
         self._mutations = 0
 
     @property
     def count(self) -> int:
+        return self.sequence_count + len(self._pinned)
+
+    @property
+    def sequence_count(self) -> int:
+        """Generated and inserted deliveries: the monotonic sequence."""
         return self.base_count + len(self._inserted)
 
+    def indices(self) -> Iterator[int]:
+        yield from range(self.sequence_count)
+        yield from (PINNED_BASE + j for j in range(len(self._pinned)))
+
+    def pin(self, times: Iterable[int]) -> list[int]:
+        """Deliveries created at exactly these unix times; their indices."""
+        with self._lock:
+            added = []
+            for created in times:
+                j = len(self._pinned)
+                self._pinned.append(int(created))
+                bisect.insort(self._pinned_sorted, (int(created), j))
+                added.append(PINNED_BASE + j)
+            return added
+
+    def window_span(self, lo_ts: int, hi_ts: int) -> dict[str, int]:
+        """A window's deliveries (lo_ts <= created <= hi_ts) as a cursor-friendly span: the sequence's
+        index range [g, g + G) followed by pinned deliveries [s, s + P) of the sorted pinned list."""
+        g, g_end = self.index_range(lo_ts, hi_ts)
+        s = bisect.bisect_left(self._pinned_sorted, (lo_ts, -1))
+        s_end = bisect.bisect_right(self._pinned_sorted, (hi_ts, 1 << 62))
+        return {"g": g, "G": g_end - g, "s": s, "P": max(0, s_end - s)}
+
+    def in_span(self, span: dict[str, int], v: int) -> int:
+        """The index of the v-th delivery of a window span."""
+        if v < span["G"]:
+            return span["g"] + v
+        return PINNED_BASE + self._pinned_sorted[span["s"] + v - span["G"]][1]
+
+    def first_created(self) -> int | None:
+        times = ([self.created(0)] if self.sequence_count else []) + self._pinned
+        return min(times) if times else None
+
+    def last_created(self) -> int | None:
+        n = self.sequence_count
+        times = ([self.created(n - 1)] if n else []) + self._pinned
+        return max(times) if times else None
+
     def created(self, i: int) -> int:
+        if i >= PINNED_BASE:
+            return self._pinned[i - PINNED_BASE]
         if i < self._n_old:
             return self._old[0] + (i * self._old[1]) // max(self._n_old - 1, 1)
         if i < self.base_count:
@@ -79,8 +149,8 @@ class Deliveries:
         return lo
 
     def index_range(self, lo_ts: int, hi_ts: int) -> tuple[int, int]:
-        """Indices [lo, hi) with lo_ts <= created <= hi_ts."""
-        n = self.count
+        """Sequence indices [lo, hi) with lo_ts <= created <= hi_ts."""
+        n = self.sequence_count
         if hi_ts < lo_ts:
             return 0, 0
         return self._first_at_or_after(lo_ts, n), self._first_at_or_after(hi_ts + 1, n)
@@ -167,7 +237,7 @@ class Deliveries:
 
     def insert(self, n: int, now: int) -> list[int]:
         with self._lock:
-            start = self.count
+            start = self.sequence_count
             last = self._inserted[-1] if self._inserted else now
             self._inserted.extend([max(now, last)] * n)
             return list(range(start, start + n))
@@ -177,7 +247,7 @@ class Deliveries:
         with self._lock:
             self._mutations += 1
             d = Draw(self.ctx.seed, _SALT, 99, self._mutations)
-            picked = d.distinct_below(n, self.count)
+            picked = d.distinct_below(n, self.sequence_count)
             for i in picked:
                 self._updates[i] = now
             return picked

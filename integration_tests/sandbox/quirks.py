@@ -43,13 +43,26 @@ class Quirks:
     # -- paging, windows and cursors ------------------------------------------------------------------------
     # `end_ts` of GET /v1/messages: inclusive (False) or exclusive (True).
     end_ts_exclusive: bool = False
-    # Cursor-paged lists may answer an empty page that still carries a `next`.
+    # `start_ts` of GET /v1/messages: inclusive (False) or exclusive (True).
+    start_ts_exclusive: bool = False
+    # Cursor-paged lists may answer an empty page that still carries a `next` (here: before every page,
+    # and once more after the last one).
     empty_pages_with_next: bool = False
     # The last page's `next`: "empty" (""), "null" or "absent".
     last_page_next: str = "empty"
+    # The last page's `next` points back to the cursor the first page gave (a server loop). Cursors are
+    # the same string each time only while cursor_ttl_seconds is 0.
+    cursor_loop: bool = False
     # A `next` token older than this many seconds is refused with `expired_cursor_status` (0: never).
     cursor_ttl_seconds: float = 0.0
     expired_cursor_status: int = 400
+    # -- sender identities and suppressions -----------------------------------------------------------------
+    # What `GET /v1/sender_identities?hidden=true` lists: "all" senders, hidden ones included, or "only"
+    # the hidden ones. Without `hidden`, the hidden ones are left out (documented).
+    hidden_senders_listing: str = "all"
+    # How an ESP suppression list answers a `domain` the workspace does not send from: 200 (an empty
+    # list), or that error status (404, 400...).
+    unknown_domain_status: int = 200
     # -- sub-resources --------------------------------------------------------------------------------------
     # The first N parents of each list (by index) are deleted between the listing and the request for their
     # sub-resources: they stay listed, their actions, contents, memberships and metrics answer 404.

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .tables import Ctx, Record, Table
-from .util import ApiError, Draw, encode_cursor, mix, salt
+from .util import ApiError, Draw, mix, salt
 
 if TYPE_CHECKING:
     from .api import Api, Req
@@ -202,12 +202,15 @@ class SubResources:
         def campaign_actions(req: Req, groups: list[str]) -> Payload:
             table, index = self.parent("campaigns", groups[0])
             rows = self.children("campaign_actions", table.record(index))
-            pos = int(api.position(req, "actions").get("p", 0))
-            end = min(pos + api.limit(req, 10, 10), len(rows))
-            return {
-                "actions": rows[pos:end],
-                "next": encode_cursor({"k": "actions", "p": end}) if end < len(rows) else "",
-            }
+            lim = api.limit(req, 10, 10)
+
+            def serve(state: dict[str, Any]) -> tuple[Payload, dict[str, Any] | None]:
+                pos = int(state.get("p", 0))
+                end = min(pos + lim, len(rows))
+                return {"actions": rows[pos:end]}, ({"p": end} if end < len(rows) else None)
+
+            # Through the API's paging, quirks included (empty pages with `next`, loops, expiry).
+            return api._page(req, "actions", {"actions": []}, serve)
 
         def whole(stream: str, envelope: str) -> Callable[[Req, list[str]], Payload]:
             def handler(req: Req, groups: list[str]) -> Payload:

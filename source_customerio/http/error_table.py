@@ -52,12 +52,20 @@ def _retry(message: str) -> ErrorResolution:
     return ErrorResolution(ResponseAction.RETRY, FailureType.transient_error, message)
 
 
+# Passed back to the stream (`CustomerioStream.request`), which knows what the answer means there: a 403
+# skips the stream, a 404 may be a deleted parent, a 400 to a saved page cursor means it expired.
+PASSED_BACK = ErrorResolution(ResponseAction.IGNORE, None, None)
+
 ERROR_TABLE: Mapping[Any, ErrorResolution] = {
     **DEFAULT_ERROR_MAPPING,
     401: ErrorResolution(ResponseAction.FAIL, FailureType.config_error, UNAUTHORIZED),
-    # 403 and 404 are passed back to the stream, which knows whether the endpoint may be skipped.
-    403: ErrorResolution(ResponseAction.IGNORE, None, None),
-    404: ErrorResolution(ResponseAction.IGNORE, None, None),
+    400: PASSED_BACK,
+    403: PASSED_BACK,
+    404: PASSED_BACK,
+    405: PASSED_BACK,
+    409: PASSED_BACK,
+    410: PASSED_BACK,
+    422: PASSED_BACK,
     408: _retry("Customer.io timed out (408)."),
     429: ErrorResolution(
         ResponseAction.RATE_LIMITED, FailureType.transient_error, "Customer.io rate limit reached (429)."
@@ -91,6 +99,8 @@ class CustomerioErrorHandler(HttpStatusErrorHandler):
             response = response_or_exception
             if 500 <= response.status_code < 600 and response.status_code not in ERROR_TABLE:
                 return _retry(f"Customer.io answered {response.status_code}.")
+            if 400 <= response.status_code < 500 and response.status_code not in ERROR_TABLE:
+                return PASSED_BACK
             if response.ok and not _decode_payload(response):
                 return _retry(
                     f"Customer.io answered {endpoint_of(response.request.url)} with a body that is not "
@@ -157,10 +167,14 @@ class RetryAfterBackoff(BackoffStrategy):
         attempt_count: int,
     ) -> float | None:
         wait = self._wait(response_or_exception, attempt_count)
-        self.logger.info(
-            f"Retrying {_endpoint_of_attempt(response_or_exception)} in {wait + 1:.1f} s "
-            f"(retry {attempt_count} of {MAX_RETRIES}): {_reason(response_or_exception)}."
-        )
+        where, reason = _endpoint_of_attempt(response_or_exception), _reason(response_or_exception)
+        if attempt_count > MAX_RETRIES:
+            # The CDK asks once more after the last attempt, then gives up without waiting.
+            self.logger.info(f"Giving up on {where} after {attempt_count} attempts: {reason}.")
+        else:
+            self.logger.info(
+                f"Retrying {where} in {wait + 1:.1f} s (retry {attempt_count} of {MAX_RETRIES}): {reason}."
+            )
         return wait
 
     def _wait(
@@ -185,7 +199,9 @@ def _reason(response_or_exception: Any) -> str:
         status = response_or_exception.status_code
         if status == 429:
             retry_after = response_or_exception.headers.get("Retry-After")
-            return f"rate limited (429, Retry-After: {retry_after or 'none'})"
+            if retry_after is None:
+                return "rate limited (429, Retry-After: none; a daily quota may have been reached)"
+            return f"rate limited (429, Retry-After: {retry_after})"
         if response_or_exception.ok:
             kind = response_or_exception.headers.get("Content-Type", "no content type")
             return f"the body is not JSON ({kind}, {len(response_or_exception.content)} bytes)"
@@ -203,3 +219,24 @@ def backoff_scale() -> float:
     except ValueError:
         return 1.0
     return min(max(value, 0.0), 1.0) if value == value else 1.0
+
+
+def quota_hint(error: BaseException) -> str | None:
+    """What to do when retries ran out on 429s that came without Retry-After, else None.
+
+    Customer.io leaves Retry-After out when a daily quota (not the per-second limit) is used up, so
+    waiting seconds cannot help there (sandbox: Faults.retry_after_missing).
+    """
+    last = getattr(error, "_exception", None) or error.__context__
+    response = getattr(last, "response", None)
+    if not isinstance(response, requests.Response) or response.status_code != 429:
+        return None
+    if _retry_after_seconds(response) is not None:
+        return None
+    return (
+        "Customer.io kept answering 429 (too many requests) without a Retry-After header, which it "
+        "does when a daily request quota is used up: the workspace's quota may have been reached. "
+        "Run the sync again once the quota has reset (it resumes from the last state), lower "
+        "requests_per_second if other apps share the workspace, or ask Customer.io support about "
+        "the workspace's limits"
+    )

@@ -24,20 +24,25 @@ from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthentic
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_customerio.config import CustomerioConfig
-from source_customerio.errors import StreamForbiddenError, transient_error
+from source_customerio.errors import RequestRefusedError, StreamForbiddenError, transient_error
 from source_customerio.http.budget import RequestBudget
 from source_customerio.http.error_table import (
     CustomerioErrorHandler,
     RetryAfterBackoff,
     endpoint_of,
     payload_of,
+    quota_hint,
 )
-from source_customerio.http.pagination import Paginator
+from source_customerio.http.pagination import EndlessPagingError, Paginator
 from source_customerio.progress import Progress
 from source_customerio.streams.normalize import RecordNormalizer
 
 # Stops a client-side filter from trusting a cursor saved by a clock far in the future.
 FUTURE_STATE_TOLERANCE_SECONDS = 86_400
+# How long a `next` cursor stays valid is not documented: a saved one refused with one of these
+# answers has expired, and the walk starts again from its first page (sandbox:
+# Quirks.cursor_ttl_seconds, Quirks.expired_cursor_status).
+STALE_CURSOR_STATUSES = frozenset({400, 404, 410, 422})
 
 
 @dataclass
@@ -48,7 +53,6 @@ class StreamContext:
     url_base: str
     budget: RequestBudget
     request_timeout: tuple[float, float] = (10.0, 60.0)
-    retry_base_seconds: float = 1.0
     now: int = field(default_factory=lambda: int(time.time()))
 
     @cached_property
@@ -121,7 +125,7 @@ class CustomerioStream(HttpStream):
         return CustomerioErrorHandler(self.logger)
 
     def get_backoff_strategy(self) -> BackoffStrategy:
-        return RetryAfterBackoff(base_seconds=self.context.retry_base_seconds)
+        return RetryAfterBackoff()
 
     @cached_property
     def normalize(self) -> RecordNormalizer:
@@ -158,6 +162,13 @@ class CustomerioStream(HttpStream):
             if error.failure_type == FailureType.config_error:
                 raise
             if error.failure_type == FailureType.transient_error:
+                quota = quota_hint(error)
+                if quota:
+                    raise transient_error(
+                        f"Stream '{self.name}': {method} /{path}: {quota}. Records and state emitted so far "
+                        "are kept.",
+                        stream=self.name,
+                    ) from None
                 raise transient_error(
                     f"Stream '{self.name}': {method} /{path} kept failing after retries "
                     f"({error.message}). Records and state emitted so far are kept: run the sync again "
@@ -171,15 +182,31 @@ class CustomerioStream(HttpStream):
                 failure_type=error.failure_type or FailureType.system_error,
                 stream_descriptor=StreamDescriptor(name=self.name),
             ) from None
-        if response.status_code == 403:
+        status = response.status_code
+        if status == 403:
             raise StreamForbiddenError(f"{method} /{path}", _error_detail(response))
-        if response.status_code == 404:
-            if allow_missing:
-                return None
-            raise transient_error(
+        if status == 404 and allow_missing:
+            return None
+        if status == 404:
+            raise RequestRefusedError(
                 f"Stream '{self.name}': {method} {endpoint_of(url)} answered 404 (not found): "
                 "the endpoint may not exist in this region or API version.",
-                stream=self.name,
+                404,
+                _error_detail(response, "not found"),
+                f"{method} /{path}",
+                FailureType.transient_error,
+                self.name,
+            )
+        if status >= 400:
+            # A request the error table passes back (400, 405, 409, 410, 422...): retrying cannot help.
+            detail = _error_detail(response, "refused")
+            raise RequestRefusedError(
+                f"Stream '{self.name}': {method} /{path} was refused ({status}: {detail}).",
+                status,
+                detail,
+                f"{method} /{path}",
+                FailureType.system_error,
+                self.name,
             )
         return payload_of(response)
 
@@ -193,18 +220,67 @@ class CustomerioStream(HttpStream):
         method: str = "GET",
         allow_missing: bool = False,
     ) -> Iterator[list[Any]]:
-        """The records of each page in turn."""
+        """The records of each page in turn, from where the paginator stands.
+
+        A page cursor saved by an earlier sync that the API refuses (STALE_CURSOR_STATUSES) is
+        warned about, and the walk starts again from its first page: records may arrive twice
+        across the two syncs, none are lost, and a stale cursor cannot fail every later sync.
+        """
+        where = f"{method} /{path}"
+        paginator.warn = lambda message: self.logger.warning(f"Stream '{self.name}': {where}: {message}")
         page_params: dict[str, Any] | None = paginator.first_params()
         while page_params is not None:
-            payload = self.request(
-                path, {**(params or {}), **page_params}, json=json, method=method, allow_missing=allow_missing
-            )
+            saved = paginator.saved_start
+            try:
+                payload = self.request(
+                    path,
+                    {**(params or {}), **page_params},
+                    json=json,
+                    method=method,
+                    # A 404 to a saved cursor may mean the cursor is gone, not the resource.
+                    allow_missing=allow_missing and saved is None,
+                )
+            except RequestRefusedError as refused:
+                if saved is None or refused.status not in STALE_CURSOR_STATUSES:
+                    raise
+                self.restart_warning(where, refused)
+                paginator.restart()
+                page_params = paginator.first_params()
+                continue
             if payload is None:
                 return
             records = payload.get(records_key) if isinstance(payload, dict) else None
             records = records if isinstance(records, list) else []
-            page_params = paginator.following = paginator.next_params(payload, len(records))
+            try:
+                page_params = paginator.following = paginator.next_params(payload, len(records))
+            except EndlessPagingError as endless:
+                raise AirbyteTracedException(
+                    message=f"Stream '{self.name}': {where}: {endless.message}",
+                    internal_message=endless.internal_message,
+                    failure_type=FailureType.system_error,
+                    stream_descriptor=StreamDescriptor(name=self.name),
+                ) from None
             yield records
+
+    def restart_warning(self, where: str, refused: RequestRefusedError) -> None:
+        self.logger.warning(
+            f"Stream '{self.name}': the API refused the page cursor saved by the last sync ({where} "
+            f"answered {refused.status}: {refused.detail}); it has probably expired. Reading from the "
+            "first page again: records read before may arrive again, none are lost."
+        )
+
+    def resume_or_restart(self, saved: str | None, fetch: Callable[[str | None], Any]) -> Any:
+        """`fetch(saved)`, or `fetch(None)` with a warning when the API refuses the saved cursor:
+        the same rule as `pages()`, for streams that page on their own (customers' search)."""
+        if not saved:
+            return fetch(None)
+        try:
+            return fetch(saved)
+        except RequestRefusedError as refused:
+            if refused.status not in STALE_CURSOR_STATUSES:
+                raise
+            self.restart_warning(refused.endpoint, refused)
+            return fetch(None)
 
     def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
         """(method, path, params, body) of the cheapest request that shows whether the key may read
@@ -234,6 +310,19 @@ class CustomerioStream(HttpStream):
         try:
             yield from self.read_stream(sync_mode, stream_slice or {})
         except StreamForbiddenError as forbidden:
+            if self.progress.records:
+                # Refused part-way (the key's access changed mid-sync): skipping would pass a partial
+                # table off as a complete one. The state emitted so far still says where to resume.
+                raise AirbyteTracedException(
+                    message=(
+                        f"Stream '{self.name}': the App API key was refused {forbidden.endpoint} (403: "
+                        f"{forbidden.detail}) after {self.progress.records:,} records had been read, so "
+                        "the table is incomplete. Give the key access to this endpoint and sync again, "
+                        "or deselect the stream."
+                    ),
+                    failure_type=FailureType.config_error,
+                    stream_descriptor=StreamDescriptor(name=self.name),
+                ) from None
             self.forbidden = True
             self.logger.warning(
                 f"Stream '{self.name}' skipped: the App API key may not read {forbidden.endpoint} (403: "
@@ -246,16 +335,16 @@ class CustomerioStream(HttpStream):
         """The stream's records, normalised to its schema."""
 
 
-def _error_detail(response: requests.Response) -> str:
+def _error_detail(response: requests.Response, default: str = "forbidden") -> str:
     payload = payload_of(response)
     if isinstance(payload, dict):
         errors = payload.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return str(errors[0].get("detail", "forbidden"))
+            return str(errors[0].get("detail", default))
         meta = payload.get("meta")
         if isinstance(meta, dict) and meta.get("error"):
             return str(meta["error"])
-    return "forbidden"
+    return default
 
 
 class ClientSideIncrementalMixin(CheckpointMixin):
@@ -272,8 +361,11 @@ class ClientSideIncrementalMixin(CheckpointMixin):
     cursor_field: str
     context: StreamContext
     saved_timestamp: Callable[[str], int | None]
+    new_walk: Callable[..., Paginator]
     logger: Any
     name: str
+    # The walk through the list that the slices read page by page, resumed from the state.
+    walk: Paginator
     # Set by the stream after each slice: the next page's cursor, or None at the end of the list.
     next_page: str | None = None
 
@@ -305,12 +397,13 @@ class ClientSideIncrementalMixin(CheckpointMixin):
         cursor_field: list[str] | None = None,
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any] | None]:
-        # Made lazily: each slice's page cursor is known only once the page before it is read.
-        seen: set[str] = set()
+        # Made lazily: each slice's page cursor is known only once the page before it is read. One
+        # walk spans the slices, so a repeated cursor or a run of empty pages is seen across them.
+        start = self._resume().get("start")
+        self.walk = self.new_walk(start, saved=True)
         self.next_page = None
-        yield {"start": self._resume().get("start"), "one_page": True}
-        while self.next_page is not None and self.next_page not in seen:
-            seen.add(self.next_page)
+        yield {"start": start, "one_page": True}
+        while self.next_page is not None:
             yield {"start": self.next_page, "one_page": True}
 
     def read_records(

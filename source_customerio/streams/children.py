@@ -201,29 +201,17 @@ class FanOutStream(CustomerioStream):
         # No parent has id 0, so a key allowed to read the endpoint gets 404 (treated as readable).
         return "GET", self.sub_path("0"), {}, None
 
-    def sub_pages(
-        self, path: str, records_key: str, page_size: int | None = None
-    ) -> Iterator[tuple[list[Any], Mapping[str, Any]]]:
-        """(records, answer) of each page of a parent's sub-resource; nothing when the parent is gone
-        (a 404: deleted after the listing; sandbox switch `deleted_parents`)."""
-        paginator = CursorPagination(page_size)
-        params: dict[str, Any] | None = paginator.first_params()
-        while params is not None:
-            payload = self.request(path, params, allow_missing=True)
-            if payload is None:
-                self.logger.debug(
-                    f"Stream '{self.name}': /{path} answered 404 (deleted during the sync); skipped."
-                )
-                return
-            answer = payload if isinstance(payload, Mapping) else {}
-            records = answer.get(records_key)
-            if records is None and any(isinstance(v, list) and v for v in answer.values()):
-                raise self.unexpected(
-                    f"/{path} answered without a '{records_key}' list (keys: {sorted(answer)})."
-                )
-            records = records if isinstance(records, list) else []
-            params = paginator.next_params(answer, len(records))
-            yield records, answer
+    def sub_pages(self, path: str, records_key: str, page_size: int | None = None) -> Iterator[list[Any]]:
+        """The records of each page of a parent's sub-resource (an empty page too); no page at all when
+        the parent is gone (a 404: deleted after the listing; sandbox switch `deleted_parents`)."""
+        answered = False
+        for records in self.pages(path, CursorPagination(page_size), records_key, allow_missing=True):
+            answered = True
+            yield records
+        if not answered:
+            self.logger.debug(
+                f"Stream '{self.name}': /{path} answered 404 (deleted during the sync); skipped."
+            )
 
     def unexpected(self, what: str) -> AirbyteTracedException:
         message = f"Stream '{self.name}': {what} The connector stops rather than guess what it means."
@@ -394,7 +382,7 @@ class ChildStream(FanOutStream):
     def parent_pages(self, parent: Parent, sync_mode: SyncMode) -> Iterator[list[dict[str, Any]]]:
         child, normalize = self.child, self.normalize
         floor = self.lower_bound(parent.saved, sync_mode) if child.cursor_field else None
-        for raw_records, _ in self.sub_pages(self.sub_path(parent.key), child.records_key, child.page_size):
+        for raw_records in self.sub_pages(self.sub_path(parent.key), child.records_key, child.page_size):
             page = []
             for raw in raw_records:
                 record = (

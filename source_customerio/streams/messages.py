@@ -1,11 +1,15 @@
 """Deliveries (`GET /v1/messages`), read in creation-time windows.
 
 The API answers at most 6 months per request, and only the latest 6 months when no window is
-given, so the stream walks `start_ts`/`end_ts` windows (both bounds inclusive) from the start to
-now. Windows are independent request chains: several run ahead of the reader (see prefetch.py)
-while records and state are emitted window by window, oldest first. The state is the end of the
-last window read whole; deliveries gain metrics (opens, clicks) after creation, so an incremental
-read restarts `messages_lookback_days` before it.
+given, so the stream walks creation-time windows [start, end] (whole seconds, both inside) from the
+start to now. Windows are independent request chains: several run ahead of the reader (see
+prefetch.py) while records and state are emitted window by window, oldest first. The state is the
+end of the last window read whole; deliveries gain metrics (opens, clicks) after creation, so an
+incremental read restarts `messages_lookback_days` before it.
+
+Whether `start_ts` and `end_ts` are themselves inside the answer is not documented, so each request
+asks one second more on both sides and keeps only the records whose own `created` is inside its
+window (or sub-window): a delivery on a seam is read once whichever the API's meaning.
 """
 
 from __future__ import annotations
@@ -106,11 +110,14 @@ class Deliveries(CustomerioStream):
         return (page for page, _ in self._span_pages(span))
 
     def _span_pages(self, span: tuple[int, int]) -> Generator[tuple[list[Any], bool], None, None]:
-        """(records, whether more pages follow) for each page of one creation-time span."""
+        """(records, whether more pages follow) for each page of one creation-time span [a, b]."""
         paginator = CursorPagination(PAGE_SIZE)
-        params = {"start_ts": span[0], "end_ts": span[1]}
+        # Inclusive or exclusive bounds are not documented: asking [a - 1, b + 1] covers [a, b] under
+        # either reading of each bound, and `inside` drops what belongs to the neighbours
+        # (sandbox: Quirks.end_ts_exclusive, Quirks.start_ts_exclusive).
+        params = {"start_ts": span[0] - 1, "end_ts": span[1] + 1}
         for records in self.pages("messages", paginator, "messages", params=params):
-            yield records, paginator.following is not None
+            yield [r for r in records if inside(r, span)], paginator.following is not None
 
     def probe_target(self) -> tuple[str, str, dict[str, Any], dict[str, Any] | None]:
         return "GET", "messages", {"limit": 1}, None
@@ -127,3 +134,15 @@ class Deliveries(CustomerioStream):
             self._prefetcher.close()
             raise
         self.state = {"created": stream_slice["end_ts"]}
+
+
+def inside(record: Any, span: tuple[int, int]) -> bool:
+    """Whether a delivery belongs to [a, b] by its own `created`. One whose `created` cannot be read
+    is kept: it might be read twice (the destination dedupes on `id`), but is never lost."""
+    created = record.get("created") if isinstance(record, dict) else None
+    if type(created) is not int:
+        try:
+            created = int(float(created))  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return True
+    return span[0] <= created <= span[1]

@@ -149,7 +149,7 @@ class MetricsStream(FanOutStream):
             if rows is not None:
                 yield rows
             return
-        for actions, _ in self.sub_pages(f"campaigns/{parent.key}/actions", "actions"):
+        for actions in self.sub_pages(f"campaigns/{parent.key}/actions", "actions"):
             yield []  # the campaign is there; then one page per action, so a page is one series at most
             for action in actions:
                 if not isinstance(action, Mapping) or action.get("id") in (None, ""):
