@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from integration_tests.sandbox.subresources import PRIMARY_KEYS as SUB_PRIMARY_KEYS
 from source_customerio.source import STREAM_ORDER
 
 STREAMS = STREAM_ORDER
@@ -28,12 +29,26 @@ INCREMENTAL = {
     "exports": "updated_at",
     "snippets": "updated_at",
     "collections": "updated_at",
+    "activities": "timestamp",
+    # The tables under the tables (streams/children.py, streams/metrics.py).
+    "campaign_actions": "updated",
+    "broadcast_actions": "updated",
+    "newsletter_variants": "updated",
+    "transactional_contents": "updated",
+    "campaign_metrics": "day_start",
+    "campaign_action_metrics": "day_start",
+    "broadcast_metrics": "day_start",
+    "newsletter_metrics": "day_start",
 }
 PRIMARY_KEYS = {
     "customers": ["cio_id"],
     "snippets": ["name"],
     "eps_suppression": ["suppression_type", "email"],
+    # The sub-resources' keys start with their parent's id.
+    **SUB_PRIMARY_KEYS,
 }
+# Streams read per parent: their state is per parent, not one cursor.
+FAN_OUT = tuple(SUB_PRIMARY_KEYS)
 CONSOLE_SCRIPT = [sys.executable, "-m", "source_customerio"]
 
 

@@ -1,4 +1,4 @@
-"""airbyte-cdk's standard source tests (spec, check, discover, basic read of all 18 streams), driven by
+"""airbyte-cdk's standard source tests (spec, check, discover, basic read of every stream), driven by
 acceptance-test-config.yml, in-process and, with `--connector-image`, against the built image.
 
 The configs point at a sandbox this module serves on a fixed loopback port for the session. The CDK

@@ -157,6 +157,15 @@ class CustomerioConfig(BaseModel):
         description="An answer slower than this is abandoned and the request retried.",
         json_schema_extra={"order": 9},
     )
+    metrics_lookback_days: int = Field(
+        default=30,
+        ge=0,
+        le=365,
+        title="Metrics lookback (days)",
+        description="Opens, clicks and conversions keep arriving for days after a message is sent, so "
+        "incremental reads of the daily metrics streams re-read this many days before the last day read.",
+        json_schema_extra={"order": 10},
+    )
     esp_suppression_domains: list[str] = Field(
         default_factory=list,
         title="ESP suppression sending domains",

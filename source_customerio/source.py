@@ -17,8 +17,10 @@ from source_customerio.config import REGION_HOSTS, CustomerioConfig
 from source_customerio.http.budget import RequestBudget
 from source_customerio.streams.base import CustomerioStream, StreamContext
 from source_customerio.streams.catalog import list_streams
+from source_customerio.streams.children import child_streams
 from source_customerio.streams.customers import Customers
 from source_customerio.streams.messages import Deliveries
+from source_customerio.streams.metrics import metrics_streams
 from source_customerio.streams.suppressions import EspSuppressions
 
 DOCUMENTATION_URL = "https://github.com/source-customerio/source-customerio#readme"
@@ -26,6 +28,10 @@ STREAM_ORDER = (
     "broadcasts", "transactional_messages", "messages", "customers", "campaigns", "newsletters",
     "segments", "exports", "activities", "sender_identities", "reporting_webhooks", "snippets",
     "ip_addresses", "collections", "topics", "workspaces", "types", "eps_suppression",
+    # The tables under the tables (streams/children.py, streams/metrics.py).
+    "campaign_actions", "broadcast_actions", "newsletter_variants", "transactional_contents",
+    "segment_memberships", "campaign_metrics", "campaign_action_metrics", "broadcast_metrics",
+    "newsletter_metrics",
 )  # fmt: skip
 
 
@@ -78,6 +84,8 @@ class SourceCustomerio(AbstractSource):
             Deliveries(context),
             Customers(context),
             EspSuppressions(context),
+            *child_streams(context),
+            *metrics_streams(context),
         ]
         streams.sort(key=lambda s: STREAM_ORDER.index(s.name))
         return list(streams)

@@ -8,6 +8,7 @@ entrypoint exactly as a platform would, and `run_cli` runs the real console scri
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,9 @@ ALL_STREAMS = (
     "broadcasts", "transactional_messages", "messages", "customers", "campaigns", "newsletters",
     "segments", "exports", "activities", "sender_identities", "reporting_webhooks", "snippets",
     "ip_addresses", "collections", "topics", "workspaces", "types", "eps_suppression",
+    "campaign_actions", "broadcast_actions", "newsletter_variants", "transactional_contents",
+    "segment_memberships", "campaign_metrics", "campaign_action_metrics", "broadcast_metrics",
+    "newsletter_metrics",
 )  # fmt: skip
 
 
@@ -269,6 +273,28 @@ def delivery(id: str, created: int = 1_734_000_000, **extra: Any) -> dict[str, A
     return {**body, "metrics": {"sent": created + 1}, **extra}
 
 
+def action(id: int, updated: int = 1_734_000_000, **extra: Any) -> dict[str, Any]:
+    """A campaign or broadcast action (workflow step)."""
+    return {
+        "id": id,
+        "name": f"step {id}",
+        "type": "email",
+        "created": 1_700_000_000,
+        "updated": updated,
+        **extra,
+    }
+
+
+def variant(id: int, **extra: Any) -> dict[str, Any]:
+    """A newsletter variant or transactional message content (no created/updated unless given)."""
+    return {"id": id, "name": f"variant {id}", "type": "email", "subject": "Hello", "language": "", **extra}
+
+
+def series(**columns: list[int]) -> dict[str, Any]:
+    """A metrics answer: `{"metric": {"series": {name: [count per day, oldest first]}}}`."""
+    return {"metric": {"series": columns}}
+
+
 def identifier(cio_id: str, id: str | None = None, email: str | None = None) -> dict[str, Any]:
     """One entry of a customer search's `identifiers`."""
     return {"cio_id": cio_id, "id": id, "email": email}
@@ -324,6 +350,44 @@ ENDPOINTS: dict[str, tuple[str, str, str, list[str]]] = {
     "workspaces": ("GET", "workspaces", "workspaces", ["id"]),
     "types": ("GET", "object_types", "types", ["id"]),
     "eps_suppression": ("GET", "esp/suppression/bounces", "suppressions", ["suppression_type", "email"]),
+    # The tables under the tables: the path `check` probes (parent 0, which does not exist).
+    "campaign_actions": ("GET", "campaigns/0/actions", "actions", ["campaign_id", "id"]),
+    "broadcast_actions": ("GET", "broadcasts/0/actions", "actions", ["broadcast_id", "id"]),
+    "newsletter_variants": ("GET", "newsletters/0/contents", "contents", ["newsletter_id", "id"]),
+    "transactional_contents": (
+        "GET",
+        "transactional/0/contents",
+        "contents",
+        ["transactional_message_id", "id"],
+    ),
+    "segment_memberships": ("GET", "segments/0/membership", "identifiers", ["segment_id", "cio_id"]),
+    "campaign_metrics": ("GET", "campaigns/0/metrics", "metric", ["campaign_id", "day"]),
+    "campaign_action_metrics": (
+        "GET",
+        "campaigns/0/actions/0/metrics",
+        "metric",
+        ["campaign_id", "action_id", "day"],
+    ),
+    "broadcast_metrics": ("GET", "broadcasts/0/metrics", "metric", ["broadcast_id", "day"]),
+    "newsletter_metrics": ("GET", "newsletters/0/metrics", "metric", ["newsletter_id", "day"]),
+}
+# Sub-resources of any parent: (path pattern under the API root, the answer).
+SUB_RESOURCES: dict[str, tuple[str, dict[str, Any]]] = {
+    "campaign_actions": (r"campaigns/\d+/actions", page("actions", [action(31)])),
+    "broadcast_actions": (r"broadcasts/\d+/actions", page("actions", [action(41)])),
+    "newsletter_variants": (r"newsletters/\d+/contents", page("contents", [variant(51)])),
+    "transactional_contents": (
+        r"transactional/\d+/contents",
+        page("contents", [variant(61, created=1_700_000_000, updated=1_734_000_000)]),
+    ),
+    "segment_memberships": (
+        r"segments/\d+/membership",
+        page("identifiers", [identifier("3000001", "p1", "p1@example.com")], ids=["p1"]),
+    ),
+    "campaign_metrics": (r"campaigns/\d+/metrics", series(sent=[3, 4], opened=[1, 2])),
+    "campaign_action_metrics": (r"campaigns/\d+/actions/\d+/metrics", series(sent=[5, 6], opened=[2, 3])),
+    "broadcast_metrics": (r"broadcasts/\d+/metrics", series(sent=[7, 8], opened=[3, 4])),
+    "newsletter_metrics": (r"newsletters/\d+/metrics", series(sent=[9, 10], opened=[4, 5])),
 }
 SUPPRESSION_TYPES = ("bounces", "blocks", "spam_reports", "invalid_emails")
 
@@ -373,13 +437,13 @@ def hydrate_all(wrapped: bool = False) -> Any:
 
 
 def mock_api(requests_mock: Any, root: str = US, **answers: Any) -> None:
-    """Answer every endpoint of the 18 streams with `SAMPLES` (one page, no `next`).
+    """Answer every endpoint of every stream with `SAMPLES` and `SUB_RESOURCES` (one page, no `next`).
 
     `answers[stream]` replaces a stream's answer with requests_mock keyword arguments
     (e.g. `campaigns={"status_code": 403}`).
     """
     for stream, (method, path, records_key, _) in ENDPOINTS.items():
-        if stream in ("customers", "eps_suppression"):
+        if stream in ("customers", "eps_suppression") or stream in SUB_RESOURCES:
             continue
         kwargs = answers.get(stream, {"json": {records_key: SAMPLES[stream]}})
         requests_mock.register_uri(method, f"{root}/{path}", **kwargs)
@@ -391,6 +455,9 @@ def mock_api(requests_mock: Any, root: str = US, **answers: Any) -> None:
     for kind in SUPPRESSION_TYPES:
         default = {"json": suppression_pages({kind: [suppression(f"{kind}@example.com")]})}
         requests_mock.get(f"{root}/esp/suppression/{kind}", **answers.get("eps_suppression", default))
+    for stream, (pattern, answer) in SUB_RESOURCES.items():
+        url = re.compile(re.escape(root) + "/" + pattern + r"(\?.*)?$")
+        requests_mock.get(url, **answers.get(stream, {"json": answer}))
 
 
 # -- the console script --------------------------------------------------------------------------

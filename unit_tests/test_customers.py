@@ -412,7 +412,7 @@ def test_check_reads_customers_when_the_filter_naming_cio_id_is_refused(requests
     FakePeople(fake_people(3), refuse_cio_id=True).mock(requests_mock)
     status = connection_status(check(ConfigBuilder().build()))
     assert status.status == Status.SUCCEEDED
-    assert "may read all 18 streams" in status.message
+    assert "may read all 27 streams" in status.message
     filters = [c.json()["filter"] for c in calls_to(requests_mock, "/v1/customers", "POST")]
     assert filters == [customers.EVERYONE, customers.ID_OR_EMAIL]
 

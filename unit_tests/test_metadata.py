@@ -127,6 +127,20 @@ def test_metadata_is_a_python_api_source(metadata: MetadataFile, raw_metadata: d
     assert suites == {"unitTests", "integrationTests"}
 
 
+PERSONAL_DATA_STREAMS = {"customers", "messages", "activities", "eps_suppression", "segment_memberships"}
+
+
+def test_suggested_streams_are_every_stream_but_the_personal_data_ones(metadata: MetadataFile) -> None:
+    """A new connection preselects the suggested streams; people and what they did are opt-in."""
+    from source_customerio.source import STREAM_ORDER
+
+    assert metadata.data.suggestedStreams is not None
+    suggested = metadata.data.suggestedStreams.streams
+    assert len(suggested) == len(set(suggested))
+    assert set(suggested) == set(STREAM_ORDER) - PERSONAL_DATA_STREAMS
+    assert set(STREAM_ORDER) >= PERSONAL_DATA_STREAMS
+
+
 def test_base_image_is_pinned_by_digest(metadata: MetadataFile) -> None:
     assert metadata.data.connectorBuildOptions is not None
     base = metadata.data.connectorBuildOptions.baseImage

@@ -17,6 +17,8 @@ Scenarios, all measured in one run (sizes are flags; `--smoke` makes them tiny, 
      then by export on the same people;
    - `messages` (`--throttled-deliveries`, 100,000), and the minimal reader on them for reference;
    - `customers` by export on the `--people` of scenario 1;
+   - `campaign_actions`, then `campaign_metrics` + `campaign_action_metrics` in one sync, over
+     `--campaigns` campaigns (200): the fan-out over parents (integration_tests/bench/children.py);
    - `customers` by search on `--people` is COMPUTED, not measured (a million people by search is
      11,000 requests, ~19 minutes at 10 req/s): the measured search's request rate and fixed costs,
      applied to the number of requests the connector's paging makes for that many people.

@@ -28,6 +28,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--people", type=int, help="people read by export (default 1,000,000)")
     p.add_argument("--throttled-people", type=int, help="people read by search and export at the ceiling")
     p.add_argument("--throttled-deliveries", type=int, help="deliveries read at the ceiling")
+    p.add_argument("--campaigns", type=int, help="campaigns whose actions and metrics are read (default 200)")
     p.add_argument(
         "--profile", action="store_true", help="also profile the unthrottled messages read (py-spy)"
     )
@@ -40,7 +41,7 @@ def sizes_from(args: argparse.Namespace) -> Sizes:
     sizes = SMOKE if args.smoke else Sizes()
     overrides = {
         name: getattr(args, name)
-        for name in ("deliveries", "people", "throttled_people", "throttled_deliveries")
+        for name in ("deliveries", "people", "throttled_people", "throttled_deliveries", "campaigns")
         if getattr(args, name) is not None
     }
     return replace(sizes, **overrides)

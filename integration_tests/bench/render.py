@@ -89,7 +89,7 @@ def render(report: Report) -> str:
     out += [
         f"- sizes: {sizes.deliveries:,} deliveries and {sizes.people:,} people unthrottled; "
         f"{sizes.throttled_people:,} people and {sizes.throttled_deliveries:,} deliveries at the ceiling "
-        f"({ceiling_label(sizes)})",
+        f"({ceiling_label(sizes)}); the actions and metrics of {sizes.campaigns:,} campaigns at the ceiling",
         "- the sandbox runs in its own process on the same machine and competes for its cores; "
         "its CPU is not in the reader's CPU columns",
         "",

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from integration_tests.bench.children import run_children
 from integration_tests.bench.commands import (
     connector_command,
     connector_config,
@@ -191,6 +192,7 @@ def run_benchmark(sizes: Sizes, profile: bool = False, log: Any = None) -> Repor
             ),
         )
 
+    run_children(sizes, step, start_ts)
     people_export = run_people_export(sizes, say, timeout)
     report = Report(
         sizes,

@@ -23,13 +23,14 @@ class Sizes:
     people: int = 1_000_000
     throttled_people: int = 20_000
     throttled_deliveries: int = 100_000
+    campaigns: int = 200
     ceiling_rps: float = 10.0
     ceiling_latency_ms: float = 150.0
     unthrottled_connector_rps: float = 100.0
     timeout_seconds: float = 1800.0
 
 
-SMOKE = Sizes(deliveries=5_000, people=5_000, throttled_people=1_000, throttled_deliveries=3_000)
+SMOKE = Sizes(deliveries=5_000, people=5_000, throttled_people=1_000, throttled_deliveries=3_000, campaigns=5)
 
 
 def ceiling_label(sizes: Sizes) -> str:

@@ -27,8 +27,6 @@ import orjson
 from .catalog import (
     SENDING_DOMAINS,
     SUPPRESSION_CATEGORY,
-    action_record,
-    content_record,
     domain_count,
     domain_index,
     sender_hidden,
@@ -36,6 +34,7 @@ from .catalog import (
 from .data import World
 from .deliveries import window
 from .people import Predicate
+from .subresources import SubResources
 from .tables import Table
 from .util import ApiError, Permutation, decode_cursor, encode_cursor
 
@@ -108,9 +107,9 @@ class Api:
         self._add("GET", "/v1/messages", self.messages)
         self._add("POST", "/v1/customers", self.search)
         self._add("POST", "/v1/customers/attributes", self.attributes)
-        self._add("GET", "/v1/campaigns/{id}/actions", self.campaign_actions)
-        self._add("GET", "/v1/broadcasts/{id}/actions", self.broadcast_actions)
-        self._add("GET", "/v1/newsletters/{id}/contents", self.newsletter_contents)
+        self.sub: SubResources = world.sub
+        for template, handler in self.sub.routes(self):
+            self._add("GET", template, handler)
         self._add("GET", "/v1/segments/{id}/membership", self.membership)
         self._add("POST", "/v1/exports/customers", self.create_export)
         self._add("GET", "/v1/exports/{id}", self.get_export)
@@ -296,7 +295,7 @@ class Api:
         return self._scan(req, "customers", predicate, 50, 1000)
 
     def membership(self, req: Req, groups: list[str]) -> Payload:
-        table, index = self._parent("segments", groups[0])
+        table, index = self.sub.parent("segments", groups[0])
         sid = table.id_of(index)
         people = self.world.people
         return self._scan(req, f"membership:{sid}", lambda i: people.in_segment(sid, i), 1000, 30000)
@@ -312,38 +311,6 @@ class Api:
         if len(ids) > 100:
             raise ApiError(400, f"too many ids: {len(ids)} (maximum 100)")
         return {"customers": self.world.people.hydrate(ids, id_type)}
-
-    def campaign_actions(self, req: Req, groups: list[str]) -> Payload:
-        table, index = self._parent("campaigns", groups[0])
-        campaign = table.record(index)
-        refs = campaign["actions"]
-        lim = self.limit(req, 100, 100)
-        ctx = self.world.ctx
-
-        def serve(state: dict[str, Any]) -> tuple[Payload, dict[str, Any] | None]:
-            pos = int(state.get("p", 0))
-            end = min(pos + lim, len(refs))
-            rows = [action_record(ctx, "campaign_id", campaign, refs[j], j) for j in range(pos, end)]
-            return {"actions": rows}, ({"p": end} if end < len(refs) else None)
-
-        return self._page(req, "actions", {"actions": []}, serve)
-
-    def broadcast_actions(self, req: Req, groups: list[str]) -> Payload:
-        table, index = self._parent("broadcasts", groups[0])
-        broadcast = table.record(index)
-        ctx = self.world.ctx
-        return {
-            "actions": [
-                action_record(ctx, "broadcast_id", broadcast, r, j)
-                for j, r in enumerate(broadcast["actions"])
-            ]
-        }
-
-    def newsletter_contents(self, req: Req, groups: list[str]) -> Payload:
-        table, index = self._parent("newsletters", groups[0])
-        letter = table.record(index)
-        ctx = self.world.ctx
-        return {"contents": [content_record(ctx, letter, c, j) for j, c in enumerate(letter["content_ids"])]}
 
     def _suppressions(self, fixed: str | None) -> Handler:
         def handler(req: Req, groups: list[str]) -> Payload:

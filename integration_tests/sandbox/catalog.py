@@ -82,57 +82,6 @@ def _actions(ctx: Ctx, stream: str, parent_id: int, i: int) -> list[dict[str, ob
     return [{"id": parent_id * 100 + j + 1, "type": d.choice(ACTION_TYPES)} for j in range(n)]
 
 
-def action_record(ctx: Ctx, parent_field: str, parent: Record, ref: dict[str, object], j: int) -> Record:
-    d = ctx.draw("actions", int(ref["id"]))  # type: ignore[call-overload]
-    kind = str(ref["type"])
-    created = int(parent["created"])
-    return {
-        "id": ref["id"],
-        parent_field: int(parent["id"]),
-        "parent_action_id": None if j == 0 else int(ref["id"]) - 1,  # type: ignore[call-overload]
-        "deduplicate_id": f"{ref['id']}:{parent['updated']}",
-        "name": f"{kind} step {j + 1}",
-        "layout": "<html>{{ content }}</html>" if kind == "email" else None,
-        "created": created,
-        "updated": int(parent["updated"]),
-        "body": f"<p>Hello {{{{customer.first_name}}}}, step {j + 1}</p>",
-        "type": kind,
-        "sending_state": d.choice(("automatic", "draft", "off")),
-        "from": "Team <team@example.com>" if kind == "email" else None,
-        "from_id": 4530 if kind == "email" else None,
-        "reply_to": None,
-        "reply_to_id": None,
-        "recipient": "{{customer.email}}" if kind == "email" else None,
-        "subject": f"Step {j + 1}" if kind == "email" else None,
-        "bcc": None,
-        "fake_bcc": False,
-        "preheader_text": "",
-        "headers": "[]",
-        "language": "",
-    }
-
-
-def content_record(ctx: Ctx, newsletter: Record, content_id: int, j: int) -> Record:
-    d = ctx.draw("contents", content_id)
-    return {
-        "id": content_id,
-        "newsletter_id": newsletter["id"],
-        "deduplicate_id": f"{content_id}:{newsletter['updated']}",
-        "name": f"{newsletter['name']} variant {j + 1}",
-        "layout": "<html>{{ content }}</html>",
-        "body": "<p>{{ snippets.footer }}</p>",
-        "type": newsletter["type"],
-        "from": "Team <team@example.com>",
-        "from_id": 4530,
-        "reply_to": None,
-        "subject": f"{newsletter['name']} ({d.choice(('en', 'fr', 'de'))})",
-        "preheader_text": "",
-        "language": "" if j == 0 else d.choice(("fr", "de", "es")),
-        "created": newsletter["created"],
-        "updated": newsletter["updated"],
-    }
-
-
 def build_tables(ctx: Ctx, counts: dict[str, int], person: PersonRef, people_count: int) -> dict[str, Table]:
     def broadcasts(i: int, born: int | None) -> Record:
         d = ctx.draw("broadcasts", i)
@@ -407,7 +356,9 @@ def build_tables(ctx: Ctx, counts: dict[str, int], person: PersonRef, people_cou
         "segments": Table(
             ctx, "segments", counts["segments"], segments, cursor_field="updated_at", id_base=7
         ),
-        "activities": Table(ctx, "activities", counts["activities"], activities, shuffle=False),
+        "activities": Table(
+            ctx, "activities", counts["activities"], activities, cursor_field="timestamp", shuffle=False
+        ),
         "sender_identities": Table(
             ctx, "sender_identities", counts["sender_identities"], sender_identities, id_base=4530
         ),

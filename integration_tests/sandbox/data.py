@@ -17,6 +17,9 @@ from .deliveries import Deliveries
 from .exports import Exports
 from .people import People
 from .quirks import Quirks
+from .subresources import PRIMARY_KEYS as SUB_PRIMARY_KEYS
+from .subresources import STREAMS as SUB_STREAMS
+from .subresources import SubResources
 from .tables import Ctx, Table
 from .util import ApiError
 
@@ -36,13 +39,14 @@ _SIZE_ROWS = {
 STREAMS = (
     "broadcasts", "transactional_messages", "messages", "customers", "campaigns", "newsletters", "segments",
     "exports", "activities", "sender_identities", "reporting_webhooks", "snippets", "ip_addresses",
-    "collections", "topics", "workspaces", "types", "eps_suppression",
+    "collections", "topics", "workspaces", "types", "eps_suppression", *SUB_STREAMS,
 )
 # fmt: on
 SIZES = {size: dict(zip(_SIZE_FIELDS, row, strict=True)) for size, row in _SIZE_ROWS.items()}
 DEFAULT_PAGE_CAP: dict[str, int | None] = {"tiny": 3, "small": None, "large": None}
 PRIMARY_KEYS: dict[str, list[str]] = {s: ["id"] for s in STREAMS}
 PRIMARY_KEYS.update(customers=["cio_id"], snippets=["name"], eps_suppression=["suppression_type", "email"])
+PRIMARY_KEYS.update(SUB_PRIMARY_KEYS)
 
 
 class World:
@@ -55,10 +59,14 @@ class World:
         deliveries: int | None = None,
         now: int | None = None,
         quirks: Quirks | None = None,
+        counts: dict[str, int] | None = None,
     ) -> None:
         if size not in SIZES:
             raise ValueError(f"size must be one of {sorted(SIZES)}, got {size!r}")
-        counts = dict(SIZES[size])
+        unknown = set(counts or {}) - set(SIZES[size])
+        if unknown:
+            raise ValueError(f"unknown count(s) {sorted(unknown)}; known: {sorted(SIZES[size])}")
+        counts = {**SIZES[size], **(counts or {})}
         if people is not None:
             counts["people"] = people
         if deliveries is not None:
@@ -78,6 +86,7 @@ class World:
         self.deliveries = Deliveries(
             self.ctx, counts["deliveries"], self.people, {k: counts[k] for k in _COMMON}
         )
+        self.sub = SubResources(self)
 
     def segment_exists(self, segment_id: int) -> bool:
         return self.tables["segments"].index_of(str(segment_id)) is not None
@@ -90,6 +99,8 @@ class World:
             return self.people.count - len(self.people.deleted())
         if stream == "eps_suppression":
             return sum(self.tables[f"suppression:{k}"].count for k in SUPPRESSION_TYPES)
+        if stream in SUB_STREAMS:
+            return sum(1 for _ in self.sub.keys(stream))
         return self.tables[stream].count
 
     def keys(self, stream: str) -> Iterator[str]:
@@ -101,6 +112,8 @@ class World:
             for kind in SUPPRESSION_TYPES:
                 table = self.tables[f"suppression:{kind}"]
                 yield from (f"{kind}|{table.key(r)}" for r in table.records())
+        elif stream in SUB_STREAMS:
+            yield from self.sub.keys(stream)
         else:
             table = self.tables[stream]
             yield from (table.key(r) for r in table.records())
@@ -155,10 +168,12 @@ class World:
         if stream == "customers":
             picked = getattr(self.people, op)(count, now)
             return {"keys": [self.people.cio_id(i) for i in picked], "cursor": now}
+        if stream in SUB_STREAMS:
+            return self.sub.mutate(stream, op, count, now)
         name = "suppression:bounces" if stream == "eps_suppression" else stream
         table = self.tables.get(name)
-        # Activities are listed newest first by index, so an appended one would sit in the wrong place.
-        if table is None or name in ("ip_addresses", "activities"):
+        # A changed or added activity is no longer listed newest first: the API promises no order.
+        if table is None or name == "ip_addresses":
             raise ApiError(400, f"stream {stream!r} cannot be mutated")
         if op == "update" and table.cursor_field is None:
             raise ApiError(400, f"stream {stream!r} has no cursor field to update")

@@ -64,6 +64,15 @@ class Quirks:
     # list), or that error status (404, 400...).
     unknown_domain_status: int = 200
     # -- sub-resources --------------------------------------------------------------------------------------
+    # The first N parents of each list (by index) are deleted between the listing and the request for their
+    # sub-resources: they stay listed, their actions, contents, memberships and metrics answer 404.
+    deleted_parents: int = 0
+    # Newsletter contents carry `created`/`updated` (the OpenAPI document gives them neither).
+    newsletter_contents_updated: bool = False
+    # Version-2 metrics ignore `tz` and count EST days (their default), so the days cannot be the ones asked.
+    metrics_tz_ignored: bool = False
+    # Version-2 metrics leave out the newest N days of the range asked (not counted yet).
+    metrics_newest_days_omitted: int = 0
 
     @classmethod
     def field_names(cls) -> set[str]:

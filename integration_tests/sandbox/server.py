@@ -151,7 +151,8 @@ class Sandbox:
     (None = the size's default, 3 at tiny; 0 = no extra cap). now: fix the data's "now" (unix seconds) to make
     timestamps reproducible too. forbidden_paths: path prefixes answered with 403. export_ready_after_*:
     when a customer export turns done. quirks: the undocumented API behaviours, each set to its default
-    reading or to the alternative (see quirks.py). All knobs but seed/size/counts can change later via
+    reading or to the alternative (see quirks.py). counts: records per stream (e.g. {"campaigns": 200}) over
+    the size's. All knobs but seed/size/counts can change later via
     configure().
     """
 
@@ -174,8 +175,11 @@ class Sandbox:
         export_ready_after_polls: int = 3,
         export_ready_after_seconds: float = 1.0,
         quirks: Quirks | None = None,
+        counts: dict[str, int] | None = None,
     ) -> None:
-        self.world = World(seed, size, people=people, deliveries=deliveries, now=now, quirks=quirks)
+        self.world = World(
+            seed, size, people=people, deliveries=deliveries, now=now, quirks=quirks, counts=counts
+        )
         cap = DEFAULT_PAGE_CAP[size] if page_size_cap is None else (page_size_cap or None)
         knobs = Knobs(api_key, float(latency_ms), list(forbidden_paths or []))
         self.app = App(self.world, knobs, faults or Faults(), requests_per_second, cap)

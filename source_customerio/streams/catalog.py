@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Literal
 
 from airbyte_cdk.models import SyncMode
@@ -16,6 +17,10 @@ from airbyte_cdk.sources.streams.core import StreamData
 
 from source_customerio.http.pagination import CursorPagination, NoPagination, Paginator
 from source_customerio.streams.base import ClientSideIncrementalMixin, CustomerioStream, StreamContext
+
+
+def _utc(unix: int) -> str:
+    return datetime.fromtimestamp(unix, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _address_record(address: Any) -> dict[str, Any]:
@@ -45,6 +50,8 @@ class Table:
     paging: Literal["cursor", "none"] = "none"
     page_size: int | None = None
     to_record: Callable[[Any], dict[str, Any]] | None = None
+    # How many days back the API keeps records, where it forgets older ones.
+    retention_days: int | None = None
     flagged: Flagged | None = None
 
     def paginator(self, start: str | None = None, saved: bool = False) -> Paginator:
@@ -60,8 +67,17 @@ TABLES: tuple[Table, ...] = (
     ),
     Table("segments", "segments", "segments", cursor_field="updated_at"),
     Table("exports", "exports", "exports", cursor_field="updated_at"),
-    # Only the last 30 days of activities are kept by Customer.io.
-    Table("activities", "activities", "activities", paging="cursor", page_size=100),
+    # Only the last 30 days are kept. The API's order is not documented: the whole list is read and
+    # filtered, never cut short at the first old page.
+    Table(
+        "activities",
+        "activities",
+        "activities",
+        cursor_field="timestamp",
+        paging="cursor",
+        page_size=100,
+        retention_days=30,
+    ),
     # Hidden senders are listed only with hidden=true; whether that lists only them or every sender is
     # not documented, and Flagged is right either way (sandbox: Quirks.hidden_senders_listing).
     Table(
@@ -154,6 +170,31 @@ class IncrementalListStream(ClientSideIncrementalMixin, ListStream):
     @property
     def cursor_field(self) -> str:  # type: ignore[override]
         return self.table.cursor_field or ""
+
+    def stream_slices(
+        self,
+        *,
+        sync_mode: SyncMode,
+        cursor_field: list[str] | None = None,
+        stream_state: Mapping[str, Any] | None = None,
+    ) -> Iterable[Mapping[str, Any] | None]:
+        self._warn_of_a_gap(sync_mode)
+        yield from super().stream_slices(
+            sync_mode=sync_mode, cursor_field=cursor_field, stream_state=stream_state
+        )
+
+    def _warn_of_a_gap(self, sync_mode: SyncMode) -> None:
+        saved = self.saved_timestamp(self.cursor_field)
+        days = self.table.retention_days
+        if sync_mode != SyncMode.incremental or saved is None or days is None:
+            return
+        if saved < self.context.now - days * 86_400:
+            oldest = self.context.now - days * 86_400
+            self.logger.warning(
+                f"Stream '{self.name}': the last sync read up to {_utc(saved)}, but Customer.io keeps only "
+                f"the last {days} days: {self.name} from then to {_utc(oldest)} cannot be read. "
+                f"Sync more often than every {days} days to read them all."
+            )
 
 
 def list_streams(context: StreamContext) -> list[CustomerioStream]:
