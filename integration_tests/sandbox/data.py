@@ -43,6 +43,16 @@ SIZES = {size: dict(zip(_SIZE_FIELDS, row, strict=True)) for size, row in _SIZE_
 DEFAULT_PAGE_CAP: dict[str, int | None] = {"tiny": 3, "small": None, "large": None}
 PRIMARY_KEYS: dict[str, list[str]] = {s: ["id"] for s in STREAMS}
 PRIMARY_KEYS.update(customers=["cio_id"], snippets=["name"], eps_suppression=["suppression_type", "email"])
+# The lists whose records the `delete` mutation removes (they leave the list, the truth and their routes).
+DELETABLE = (
+    "broadcasts",
+    "transactional_messages",
+    "campaigns",
+    "newsletters",
+    "segments",
+    "snippets",
+    "collections",
+)
 
 
 class World:
@@ -144,11 +154,13 @@ class World:
 
     # mutations -----------------------------------------------------------------------------------------
     def mutate(self, stream: str, op: str, count: int) -> dict[str, Any]:
-        if op not in ("update", "insert"):
-            raise ApiError(400, f"op must be 'update' or 'insert', got {op!r}")
+        if op not in ("update", "insert", "delete"):
+            raise ApiError(400, f"op must be 'update', 'insert' or 'delete', got {op!r}")
         if not isinstance(count, int) or count < 1:
             raise ApiError(400, "count must be a positive integer")
         now = int(time.time())
+        if op == "delete":
+            return self._delete(stream, count, now)
         if stream == "messages":
             picked = getattr(self.deliveries, op)(count, now)
             return {"keys": [self.deliveries.key(i) for i in picked], "cursor": now}
@@ -167,3 +179,12 @@ class World:
         if stream == "eps_suppression":
             keys = [f"bounces|{k}" for k in keys]
         return {"keys": keys, "cursor": now}
+
+    def _delete(self, stream: str, count: int, now: int) -> dict[str, Any]:
+        if stream not in DELETABLE:
+            raise ApiError(
+                400, f"stream {stream!r} cannot be deleted from; these can: {', '.join(DELETABLE)}"
+            )
+        table = self.tables[stream]
+        picked = table.delete(count)
+        return {"keys": [table.key(table.record(i)) for i in picked], "cursor": now}
