@@ -179,10 +179,12 @@ def truth_cursors(sandbox: Sandbox, stream: str) -> dict[str, Any]:
     return {table.key(record): record.get(table.cursor_field) for record in table.records()}
 
 
-def complete_read_state(sandbox: Sandbox, stream: str, state: Mapping[str, Any] | None) -> dict[str, Any]:
+def complete_read_state(
+    sandbox: Sandbox, stream: str, state: Mapping[str, Any] | None, earlier: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """A list's state after a complete incremental read, checked against the truth: its cursor is the
-    list's largest, and the keys it saves (streams that track deletions) are the list's keys. Returns the
-    state without those keys."""
+    list's largest (or the `earlier` state's, which a deletion cannot take back), and the keys it saves
+    (streams that track deletions) are the list's keys. Returns the state without those keys."""
     assert state is not None, f"{stream}: no state"
     state = dict(state)
     listed = decode_keys(state.pop("keys")) if "keys" in state else None
@@ -191,8 +193,11 @@ def complete_read_state(sandbox: Sandbox, stream: str, state: Mapping[str, Any] 
         assert {"|".join(map(str, key)) for key in listed} == set(sandbox.truth(stream)["keys"]), stream
     else:
         assert listed is None, f"{stream} keeps keys it has no use for"
-    cursor = sandbox.truth(stream, keys=False)
-    assert state == {cursor["cursor_field"]: cursor["max_cursor"]}, (stream, state)
+    truth = sandbox.truth(stream, keys=False)
+    field, cursor = truth["cursor_field"], truth["max_cursor"]
+    if earlier is not None:
+        cursor = max(cursor, earlier[field])
+    assert state == {field: cursor}, (stream, state)
     return state
 
 
