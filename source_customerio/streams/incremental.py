@@ -76,8 +76,10 @@ class ClientSideIncrementalMixin(CheckpointMixin):
             return None
         if sync_mode != SyncMode.incremental:
             return None
-        warn = lambda text: self.logger.warning(f"Stream '{self.name}': {text}")  # noqa: E731
-        return KeyLedger.from_state(self.key_fields, self.state, self._resume(), warn)
+        return KeyLedger.from_state(self.key_fields, self.state, self._resume(), self._warn)
+
+    def _warn(self, text: str) -> None:
+        self.logger.warning(f"Stream '{self.name}': {text}")
 
     def stream_slices(
         self,
