@@ -13,7 +13,8 @@ seen so far beside them (`KeyLedger.progress`), so that a resumed pass carries o
 
 The state holds each key set as `{"count": n, "int_deltas" | "json_lines": base64 of zlib}`: single
 integer keys (most ids) as the differences between the sorted ids, other keys as one JSON array a
-line. 5,000 newsletter ids take a few hundred bytes when dense, about 11 kB when scattered.
+line, compressed: 5,000 newsletter ids take about 100 bytes when consecutive, about 8 kB when
+scattered over a range 50 times wider (`make bench` measures it).
 """
 
 from __future__ import annotations
