@@ -11,7 +11,10 @@ take `domain` (one sending domain's list; without it, every suppression once).
 Every cursor-paged route goes through `_page`, which applies the paging quirks: empty pages that carry a
 `next` (`empty_pages_with_next`), the last page's `next` (`last_page_next`), a last page pointing back to
 an earlier cursor (`cursor_loop`), and cursors that expire (`cursor_ttl_seconds`, answered with
-`expired_cursor_status`; cursors then carry their issue time).
+`expired_cursor_status`; cursors then carry their issue time). Cursors are positions: a record deleted
+before one moves the later ones up (`deleted_while_paging` deletes some as the first page is served). An
+empty whole list may answer `{}` (`empty_list_omits_key`). `GET /v1/newsletters/{id}` answers one
+newsletter, or 404 once it is deleted.
 """
 
 from __future__ import annotations
