@@ -25,6 +25,10 @@ from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 
 from integration_tests.connector import CONSOLE_SCRIPT, ConnectorRun, parse_messages, write_inputs
 from integration_tests.sandbox import Sandbox
+from source_customerio.streams.catalog import TABLES
+from source_customerio.streams.deletions import decode_keys
+
+DELETION_STREAMS = {table.name for table in TABLES if table.deletions}
 
 SECRET_KEY = f"sk-SECRET-{secrets.token_hex(12)}"
 TRACEBACK = "Traceback (most recent call last)"
@@ -173,6 +177,28 @@ def truth_cursors(sandbox: Sandbox, stream: str) -> dict[str, Any]:
     table = world.tables[stream]
     assert table.cursor_field, f"{stream} has no cursor"
     return {table.key(record): record.get(table.cursor_field) for record in table.records()}
+
+
+def complete_read_state(
+    sandbox: Sandbox, stream: str, state: Mapping[str, Any] | None, earlier: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A list's state after a complete incremental read, checked against the truth: its cursor is the
+    list's largest (or the `earlier` state's, which a deletion cannot take back), and the keys it saves
+    (streams that track deletions) are the list's keys. Returns the state without those keys."""
+    assert state is not None, f"{stream}: no state"
+    state = dict(state)
+    listed = decode_keys(state.pop("keys")) if "keys" in state else None
+    if stream in DELETION_STREAMS:
+        assert listed is not None, f"{stream}: the keys of the read are not in the state {state}"
+        assert {"|".join(map(str, key)) for key in listed} == set(sandbox.truth(stream)["keys"]), stream
+    else:
+        assert listed is None, f"{stream} keeps keys it has no use for"
+    truth = sandbox.truth(stream, keys=False)
+    field, cursor = truth["cursor_field"], truth["max_cursor"]
+    if earlier is not None:
+        cursor = max(cursor, earlier[field])
+    assert state == {field: cursor}, (stream, state)
+    return state
 
 
 def keys_from(cursors: Mapping[str, Any], floor: int) -> set[str]:

@@ -2,7 +2,8 @@
 
 For someone with no Customer.io account: starts the sandbox on loopback, then runs the image's
 `check`, `discover` and `read` (config and catalog mounted read-only, `--network host`), and prints
-the records per stream beside what the sandbox holds.
+the records per stream beside what the sandbox holds. Then a deletion: an incremental read of
+campaigns, one campaign deleted in the sandbox, and the tombstone the next incremental read emits.
 """
 
 from __future__ import annotations
@@ -70,6 +71,27 @@ def main() -> None:
         for stream in STREAMS:
             print(f"{stream:<24}{counts.get(stream, 0):>10}{sandbox.truth(stream)['count']:>12}")
         print(f"{'total':<24}{sum(counts.values()):>10}")
+        show_a_tombstone(folder, sandbox)
+
+
+def write(folder: Path, name: str, content: object) -> None:
+    (folder / name).write_text(json.dumps(content))
+    os.chmod(folder / name, 0o644)
+
+
+def show_a_tombstone(folder: Path, sandbox: Sandbox) -> None:
+    write(folder, "campaigns.json", catalog(["campaigns"], incremental=True))
+    secrets = "/airbyte/secrets"
+    args = ["read", "--config", f"{secrets}/config.json", "--catalog", f"{secrets}/campaigns.json"]
+    first = docker_run(folder, *args)
+    write(folder, "state.json", [m["state"] for m in first if m["type"] == "STATE"][-1:])
+    (deleted,) = sandbox.mutate("campaigns", "delete", 1)["keys"]
+    print(f"\nCampaign {deleted} deleted in the sandbox; the next incremental read of campaigns emits:")
+    second = docker_run(folder, *args, "--state", f"{secrets}/state.json")
+    for message in second:
+        data = message["record"]["data"] if message["type"] == "RECORD" else {}
+        if data.get("_ab_cdc_deleted_at"):
+            print(json.dumps(data))
 
 
 if __name__ == "__main__":

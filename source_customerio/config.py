@@ -176,6 +176,16 @@ class CustomerioConfig(BaseModel):
         "changes the stream's primary key: refresh the stream's data after changing it.",
         json_schema_extra={"examples": [["mail.example.com"]], "order": 11},
     )
+    emit_deletions: bool = Field(
+        default=True,
+        title="Emit deletions",
+        description="Incremental reads of broadcasts, campaigns, newsletters, segments, snippets, "
+        "collections and transactional messages remember the keys listed by the last complete read, "
+        "and emit a record with `_ab_cdc_deleted_at` set for each key no longer listed, so that "
+        "destinations in Append + Deduped mode delete the row. Off: no such records, and no keys kept "
+        "in the state.",
+        json_schema_extra={"order": 12},
+    )
 
     @model_validator(mode="before")
     @classmethod

@@ -120,6 +120,17 @@ def test_the_computed_request_count_is_what_the_connector_sent(smoke):
     assert search.requests == bench.search_requests(THROTTLED_PEOPLE)
 
 
+@pytest.mark.slow  # runs the benchmark at its smoke sizes
+def test_the_deletions_figures_are_reported(smoke):
+    """The small sandbox's 120 newsletters at smoke sizes: the state size is a measured byte count, and
+    the tombstones of the second read are exactly the newsletters deleted before it."""
+    _, text, _ = smoke
+    state = re.search(r"Deletions, state: .* of 120 newsletters .* takes ([\d,]+) bytes", text)
+    assert state and 0 < int(state.group(1).replace(",", "")) < 841, "smaller than the ids as plain JSON"
+    sync = re.search(r"Deletions, sync: (\d+) newsletters deleted .* emitted (\d+) tombstones \(exact", text)
+    assert sync and sync.group(1) == sync.group(2) == "50"
+
+
 def test_profile_categories_follow_the_innermost_known_frame():
     folded = "\n".join(
         [

@@ -52,6 +52,17 @@ def serve(requests_mock, stream: str, cursors: list) -> None:
     )
 
 
+def cursor_states(output, stream: str) -> list[dict]:
+    """The stream's states without the keys of its last read (test_deletions.py checks those)."""
+    out = []
+    for blob in states_of(output, stream):
+        blob = {k: v for k, v in blob.items() if k != "keys"}
+        if isinstance(blob.get("resume"), dict):
+            blob["resume"] = {k: v for k, v in blob["resume"].items() if k != "keys"}
+        out.append(blob)
+    return out
+
+
 def kept(output, stream: str) -> list[int]:
     """Positions (in the served list) of the records emitted."""
     field = ENDPOINTS[stream][3][0]
@@ -69,7 +80,7 @@ def test_records_older_than_state_minus_lookback_are_dropped(stream, requests_mo
     serve(requests_mock, stream, [T - HOUR - 1, T - HOUR, T - 1, T + 50, T + 10])
     output = incremental(stream, T)
     assert kept(output, stream) == [1, 2, 3, 4]
-    assert states_of(output, stream)[-1] == {STREAMS[stream][0]: T + 50}
+    assert cursor_states(output, stream)[-1] == {STREAMS[stream][0]: T + 50}
     assert error_traces(output) == []
 
 
@@ -87,7 +98,7 @@ def test_start_date_filters_too(mode, requests_mock):
     config = ConfigBuilder().with_start_date("2024-12-01").build()
     output = read_stream(config, "snippets", mode)
     assert kept(output, "snippets") == [1, 2]
-    assert states_of(output, "snippets")[-1] == {"updated_at": start + 1}
+    assert cursor_states(output, "snippets")[-1] == {"updated_at": start + 1}
 
 
 def test_the_later_of_start_date_and_state_wins(requests_mock):
@@ -108,20 +119,20 @@ def test_state_stays_when_nothing_newer_is_seen(requests_mock):
     serve(requests_mock, "campaigns", [T - 10, T - 5])
     output = incremental("campaigns", T)
     assert kept(output, "campaigns") == [0, 1]
-    assert states_of(output, "campaigns")[-1] == {"updated": T}
+    assert cursor_states(output, "campaigns")[-1] == {"updated": T}
 
 
 def test_state_is_emitted_once_the_list_is_read_whole(requests_mock):
     serve(requests_mock, "campaigns", [T + 1, T + 3, T + 2])
     output = incremental("campaigns", T)
-    assert states_of(output, "campaigns") == [{"updated": T + 3}]
+    assert cursor_states(output, "campaigns") == [{"updated": T + 3}]
 
 
 def test_string_cursors_are_compared_as_numbers(requests_mock):
     serve(requests_mock, "campaigns", [str(T - 2 * HOUR), str(T + 7), T + 3])
     output = incremental("campaigns", T)
     assert kept(output, "campaigns") == [1, 2]
-    assert states_of(output, "campaigns")[-1] == {"updated": T + 7}
+    assert cursor_states(output, "campaigns")[-1] == {"updated": T + 7}
 
 
 def test_records_without_a_cursor_are_kept(requests_mock):
@@ -141,14 +152,14 @@ def test_a_bad_state_is_ignored_with_a_warning_and_start_date_applies(stream, sa
     assert kept(output, stream) == [1, 2]
     warnings = [line for line in log_lines(output, Level.WARN) if f"'{stream}'" in line]
     assert warnings and all(why in line and "start_date" in line for line in warnings)
-    assert states_of(output, stream)[-1] == {STREAMS[stream][0]: T}
+    assert cursor_states(output, stream)[-1] == {STREAMS[stream][0]: T}
 
 
 def test_a_bad_state_without_start_date_reads_everything(requests_mock):
     serve(requests_mock, "campaigns", [1, T])
     output = incremental("campaigns", "2024-12-01")
     assert kept(output, "campaigns") == [0, 1]
-    assert states_of(output, "campaigns")[-1] == {"updated": T}
+    assert cursor_states(output, "campaigns")[-1] == {"updated": T}
 
 
 def test_a_float_state_is_accepted(requests_mock):
@@ -188,7 +199,7 @@ def newsletters_from(saved_state, requests_mock, pages=THREE_PAGES):
 
 def checkpoints(output) -> list[dict]:
     """The newsletters states in order, without the CDK's repeat of the final one."""
-    states = states_of(output, "newsletters")
+    states = cursor_states(output, "newsletters")
     return [s for n, s in enumerate(states) if n == 0 or s != states[n - 1]]
 
 

@@ -47,6 +47,16 @@ DEFAULT_PAGE_CAP: dict[str, int | None] = {"tiny": 3, "small": None, "large": No
 PRIMARY_KEYS: dict[str, list[str]] = {s: ["id"] for s in STREAMS}
 PRIMARY_KEYS.update(customers=["cio_id"], snippets=["name"], eps_suppression=["suppression_type", "email"])
 PRIMARY_KEYS.update(SUB_PRIMARY_KEYS)
+# The lists whose records the `delete` mutation removes (they leave the list, the truth and their routes).
+DELETABLE = (
+    "broadcasts",
+    "transactional_messages",
+    "campaigns",
+    "newsletters",
+    "segments",
+    "snippets",
+    "collections",
+)
 
 
 class World:
@@ -157,11 +167,13 @@ class World:
 
     # mutations -----------------------------------------------------------------------------------------
     def mutate(self, stream: str, op: str, count: int) -> dict[str, Any]:
-        if op not in ("update", "insert"):
-            raise ApiError(400, f"op must be 'update' or 'insert', got {op!r}")
+        if op not in ("update", "insert", "delete"):
+            raise ApiError(400, f"op must be 'update', 'insert' or 'delete', got {op!r}")
         if not isinstance(count, int) or count < 1:
             raise ApiError(400, "count must be a positive integer")
         now = int(time.time())
+        if op == "delete":
+            return self._delete(stream, count, now)
         if stream == "messages":
             picked = getattr(self.deliveries, op)(count, now)
             return {"keys": [self.deliveries.key(i) for i in picked], "cursor": now}
@@ -182,3 +194,12 @@ class World:
         if stream == "eps_suppression":
             keys = [f"bounces|{k}" for k in keys]
         return {"keys": keys, "cursor": now}
+
+    def _delete(self, stream: str, count: int, now: int) -> dict[str, Any]:
+        if stream not in DELETABLE:
+            raise ApiError(
+                400, f"stream {stream!r} cannot be deleted from; these can: {', '.join(DELETABLE)}"
+            )
+        table = self.tables[stream]
+        picked = table.delete(count)
+        return {"keys": [table.key(table.record(i)) for i in picked], "cursor": now}

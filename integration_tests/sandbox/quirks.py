@@ -56,6 +56,12 @@ class Quirks:
     # A `next` token older than this many seconds is refused with `expired_cursor_status` (0: never).
     cursor_ttl_seconds: float = 0.0
     expired_cursor_status: int = 400
+    # Cursors are positions, so a deletion before one moves later records up a page. With N > 0, each
+    # time the first page of a deletable paged list (newsletters) is served, its first N records are
+    # deleted: the next page then starts N records further on, and N records still there go unlisted.
+    deleted_while_paging: int = 0
+    # A whole list (GET /v1/campaigns, ...) with no records answers `{}` instead of `{"campaigns": []}`.
+    empty_list_omits_key: bool = False
     # -- sender identities and suppressions -----------------------------------------------------------------
     # What `GET /v1/sender_identities?hidden=true` lists: "all" senders, hidden ones included, or "only"
     # the hidden ones. Without `hidden`, the hidden ones are left out (documented).

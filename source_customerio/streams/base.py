@@ -1,4 +1,4 @@
-"""The base stream every Customer.io table builds on, and client-side incremental state.
+"""The base stream every Customer.io table builds on.
 
 `CustomerioStream` owns the HTTP contract once: base URL, auth, the shared request budget, the error
 table, backoff, request timeouts, JSON decoding, paging, 403/404 handling and type normalisation.
@@ -16,7 +16,6 @@ from typing import Any
 
 import requests
 from airbyte_cdk.models import FailureType, StreamDescriptor, SyncMode
-from airbyte_cdk.sources.streams import CheckpointMixin
 from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
@@ -70,6 +69,8 @@ class CustomerioStream(HttpStream):
     def __init__(self, context: StreamContext) -> None:
         self.context = context
         self._stream_state: dict[str, Any] = {}
+        # Answers that carried no list under the records key (a `{}` for an empty list, or a glitch).
+        self.answers_without_records = 0
         super().__init__(authenticator=context.authenticator, api_budget=context.budget)
 
     # Every stream keeps its state here; what it holds is each stream's own (see its docstring).
@@ -250,7 +251,9 @@ class CustomerioStream(HttpStream):
             if payload is None:
                 return
             records = payload.get(records_key) if isinstance(payload, dict) else None
-            records = records if isinstance(records, list) else []
+            if not isinstance(records, list):
+                self.answers_without_records += 1
+                records = []
             try:
                 page_params = paginator.following = paginator.next_params(payload, len(records))
             except EndlessPagingError as endless:
@@ -347,92 +350,3 @@ def _error_detail(response: requests.Response, default: str = "forbidden") -> st
         if isinstance(meta, dict) and meta.get("error"):
             return str(meta["error"])
     return default
-
-
-class ClientSideIncrementalMixin(CheckpointMixin):
-    """Incremental state for lists the API cannot filter by update time.
-
-    The list is read whole; records older than (saved cursor - lookback) or than start_date are
-    dropped. The saved cursor moves to the largest value seen only once the list has been read to
-    its end, because lists come in no order and a partial read proves nothing about what is left.
-    A paged list is read one page per slice, and the state after each page says where to resume:
-    `{cursor_field: old cursor, "resume": {"start": next page, "highest": largest value so far}}`;
-    once the list is read, `{cursor_field: unix seconds}`.
-    """
-
-    cursor_field: str
-    context: StreamContext
-    saved_timestamp: Callable[[str], int | None]
-    new_walk: Callable[..., Paginator]
-    logger: Any
-    name: str
-    # The walk through the list that the slices read page by page, resumed from the state.
-    walk: Paginator
-    # Set by the stream after each slice: the next page's cursor, or None at the end of the list.
-    next_page: str | None = None
-
-    def lookback_seconds(self) -> int:
-        return self.context.config.lookback_window_minutes * 60
-
-    def lower_bound(self, sync_mode: SyncMode, saved: int | None) -> int | None:
-        bounds = [self.context.config.start_timestamp]
-        if saved is not None and sync_mode == SyncMode.incremental:
-            bounds.append(saved - self.lookback_seconds())
-        present = [b for b in bounds if b is not None]
-        return max(present) if present else None
-
-    def _resume(self) -> dict[str, Any]:
-        resume = self.state.get("resume")
-        if resume is None:
-            return {}
-        if not isinstance(resume, Mapping) or not isinstance(resume.get("start"), str):
-            self.logger.warning(
-                f"Stream '{self.name}': saved state resume={resume!r} is unusable; reading the list whole."
-            )
-            return {}
-        return dict(resume)
-
-    def stream_slices(
-        self,
-        *,
-        sync_mode: SyncMode,
-        cursor_field: list[str] | None = None,
-        stream_state: Mapping[str, Any] | None = None,
-    ) -> Iterable[Mapping[str, Any] | None]:
-        # Made lazily: each slice's page cursor is known only once the page before it is read. One
-        # walk spans the slices, so a repeated cursor or a run of empty pages is seen across them.
-        start = self._resume().get("start")
-        self.walk = self.new_walk(start, saved=True)
-        self.next_page = None
-        yield {"start": start, "one_page": True}
-        while self.next_page is not None:
-            yield {"start": self.next_page, "one_page": True}
-
-    def read_records(
-        self,
-        sync_mode: SyncMode,
-        cursor_field: list[str] | None = None,
-        stream_slice: Mapping[str, Any] | None = None,
-        stream_state: Mapping[str, Any] | None = None,
-    ) -> Iterable[StreamData]:
-        key = self.cursor_field
-        saved = self.saved_timestamp(key)
-        floor = self.lower_bound(sync_mode, saved)
-        resumed_highest = self._resume().get("highest")
-        candidates = [v for v in (saved, resumed_highest) if isinstance(v, int)]
-        highest = max(candidates) if candidates else None
-        for record in super().read_records(sync_mode, cursor_field, stream_slice, stream_state):  # type: ignore[misc]
-            value = record.get(key) if isinstance(record, Mapping) else None
-            if isinstance(value, int):
-                if floor is not None and value < floor:
-                    continue
-                if highest is None or value > highest:
-                    highest = value
-            yield record
-        if self.next_page is not None:
-            self.state = {
-                **({key: saved} if saved is not None else {}),
-                "resume": {"start": self.next_page, "highest": highest},
-            }
-        elif highest is not None:
-            self.state = {key: highest}
