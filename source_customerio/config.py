@@ -187,6 +187,16 @@ class CustomerioConfig(BaseModel):
         json_schema_extra={"order": 12},
     )
 
+    attribute_columns: bool = Field(
+        default=True,
+        title="Typed attribute columns",
+        description="`discover` samples up to 1,000 people (about 11 requests) and adds each custom "
+        "attribute it finds to the customers schema as a typed top-level column, `attr_<name>` (integer, "
+        "number, boolean or string); `read` fills them from `attributes`, which keeps every raw value. "
+        "Off: the customers schema stays fixed and discover samples nothing.",
+        json_schema_extra={"order": 13},
+    )
+
     @model_validator(mode="before")
     @classmethod
     def _accept_app_api_key(cls, data: Any) -> Any:

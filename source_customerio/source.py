@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from functools import lru_cache
 from typing import Any
 
-from airbyte_cdk.models import AirbyteConnectionStatus, ConnectorSpecification, Status
+from airbyte_cdk.models import (
+    AirbyteCatalog,
+    AirbyteConnectionStatus,
+    AirbyteMessage,
+    AirbyteStateMessage,
+    ConfiguredAirbyteCatalog,
+    ConnectorSpecification,
+    Status,
+)
 from airbyte_cdk.sources import AbstractSource
 from airbyte_cdk.sources.streams import Stream
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
@@ -15,6 +23,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_customerio import region
 from source_customerio.config import REGION_HOSTS, CustomerioConfig
 from source_customerio.http.budget import RequestBudget
+from source_customerio.streams.attribute_columns import AttributeColumns
 from source_customerio.streams.base import CustomerioStream, StreamContext
 from source_customerio.streams.catalog import list_streams
 from source_customerio.streams.children import child_streams
@@ -51,6 +60,8 @@ class SourceCustomerio(AbstractSource):
         """`region_hosts` replaces Customer.io's region -> API root table (tests only)."""
         super().__init__()
         self.region_hosts = tuple(sorted((region_hosts or REGION_HOSTS).items()))
+        # The configured catalog's `customers` schema, while a read runs: its typed attribute columns.
+        self._customers_schema: Mapping[str, Any] | None = None
 
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         return ConnectorSpecification(
@@ -82,13 +93,40 @@ class SourceCustomerio(AbstractSource):
         streams: list[CustomerioStream] = [
             *list_streams(context),
             Deliveries(context),
-            Customers(context),
+            Customers(context, self._read_attribute_columns(context)),
             EspSuppressions(context),
             *child_streams(context),
             *metrics_streams(context),
         ]
         streams.sort(key=lambda s: STREAM_ORDER.index(s.name))
         return list(streams)
+
+    def _read_attribute_columns(self, context: StreamContext) -> AttributeColumns:
+        # A read fills the typed columns the user accepted (the configured catalog), never a new sample.
+        if not context.config.attribute_columns:
+            return AttributeColumns()
+        return AttributeColumns.from_schema(self._customers_schema)
+
+    def discover(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteCatalog:
+        streams = self.streams(config)
+        for stream in streams:
+            if isinstance(stream, Customers) and stream.context.config.attribute_columns:
+                stream.discover_attribute_columns()
+        return AirbyteCatalog(streams=[stream.as_airbyte_stream() for stream in streams])
+
+    def read(
+        self,
+        logger: logging.Logger,
+        config: Mapping[str, Any],
+        catalog: ConfiguredAirbyteCatalog,
+        state: list[AirbyteStateMessage] | None = None,
+    ) -> Iterator[AirbyteMessage]:
+        configured = [c.stream.json_schema for c in catalog.streams if c.stream.name == "customers"]
+        self._customers_schema = configured[0] if configured else None
+        try:
+            yield from super().read(logger, config, catalog, state)
+        finally:
+            self._customers_schema = None
 
     def check_connection(self, logger: logging.Logger, config: Mapping[str, Any]) -> tuple[bool, Any]:
         status = self.check(logger, config)

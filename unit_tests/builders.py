@@ -26,7 +26,7 @@ from airbyte_cdk.models import (
     SyncMode,
     TraceType,
 )
-from airbyte_cdk.test.catalog_builder import CatalogBuilder
+from airbyte_cdk.test.catalog_builder import CatalogBuilder, ConfiguredAirbyteStreamBuilder
 from airbyte_cdk.test.entrypoint_wrapper import EntrypointOutput, _run_command, make_file, read
 from airbyte_cdk.test.models.outcome import ExpectedOutcome
 from airbyte_cdk.test.state_builder import StateBuilder
@@ -88,10 +88,18 @@ class ConfigBuilder:
         return dict(self._config)
 
 
-def catalog(*streams: str, mode: SyncMode = SyncMode.full_refresh) -> ConfiguredAirbyteCatalog:
+def catalog(
+    *streams: str,
+    mode: SyncMode = SyncMode.full_refresh,
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ConfiguredAirbyteCatalog:
+    """A configured catalog; `schemas` gives streams the json_schema a discover made (else `{}`)."""
     builder = CatalogBuilder()
     for name in streams:
-        builder.with_stream(name, mode)
+        stream = ConfiguredAirbyteStreamBuilder().with_name(name).with_sync_mode(mode)
+        if schemas and name in schemas:
+            stream = stream.with_json_schema(dict(schemas[name]))
+        builder.with_stream(stream)
     return builder.build()
 
 
@@ -106,12 +114,14 @@ def read_stream(
     state: list[AirbyteStateMessage] | None = None,
     expect_error: bool = False,
     source: SourceCustomerio | None = None,
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> EntrypointOutput:
     """Read `stream`(s) through the CDK entrypoint; the output is checked never to hold the key."""
     names = [stream] if isinstance(stream, str) else list(stream)
     outcome = ExpectedOutcome.EXPECT_EXCEPTION if expect_error else ExpectedOutcome.EXPECT_SUCCESS
     connector = source or SourceCustomerio()
-    output = read(connector, config, catalog(*names, mode=mode), state, expected_outcome=outcome)
+    chosen = catalog(*names, mode=mode, schemas=schemas)
+    output = read(connector, config, chosen, state, expected_outcome=outcome)
     _assert_keys_absent(output, config)
     return output
 

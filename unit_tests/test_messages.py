@@ -218,7 +218,9 @@ def test_records_are_normalised_to_the_schema(requests_mock, frozen_now):
     pages = {WINDOWS_2024[0][0]: [page("messages", [raw])]}
     requests_mock.get(f"{US}/messages", json=by_window(pages))
     records = records_of(read_messages())
-    streams = discover(SourceCustomerio(), ConfigBuilder().build()).catalog.catalog.streams
+    # No typed attribute columns: their sample would ask for people, which this test does not serve.
+    streams = discover(SourceCustomerio(), ConfigBuilder().with_(attribute_columns=False).build())
+    streams = streams.catalog.catalog.streams
     [schema] = [s.json_schema for s in streams if s.name == "messages"]
     validator = Draft7Validator(schema)
     for record in records:

@@ -29,10 +29,13 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_customerio.config import CustomersMethod
 from source_customerio.errors import RequestRefusedError, StreamForbiddenError, config_error
-from source_customerio.streams.base import CustomerioStream
+from source_customerio.streams.attribute_columns import AttributeColumns
+from source_customerio.streams.base import CustomerioStream, StreamContext
 from source_customerio.streams.customer_export import CustomerExport
+from source_customerio.streams.normalize import RecordNormalizer
 from source_customerio.streams.people_export import ExportMismatchError, ExportReader
 from source_customerio.streams.people_filter import EVERYONE, FILTERS, ID_OR_EMAIL, PeopleFilter
+from source_customerio.streams.people_sample import discover_columns
 from source_customerio.streams.people_search import SEARCH_PAGE_SIZE, Hydrator, SearchPipeline, cio_ids_of
 
 __all__ = ["COMPLETE", "EVERYONE", "EXPORT_ROWS_PER_SLICE", "ID_OR_EMAIL", "Customers"]
@@ -47,9 +50,46 @@ class Customers(CustomerioStream):
     primary_key = "cio_id"
     resumable = True
 
+    def __init__(self, context: StreamContext, attribute_columns: AttributeColumns | None = None) -> None:
+        super().__init__(context)
+        self._schema: Mapping[str, Any] | None = None
+        self.attribute_columns = attribute_columns or AttributeColumns()
+
     @property
     def name(self) -> str:
         return "customers"
+
+    # -- typed attribute columns (attribute_columns.py) ------------------------------------------
+
+    @property
+    def attribute_columns(self) -> AttributeColumns:
+        return self._attribute_columns
+
+    @attribute_columns.setter
+    def attribute_columns(self, columns: AttributeColumns) -> None:
+        self._attribute_columns = columns
+        self._schema = None
+
+    def get_json_schema(self) -> Mapping[str, Any]:  # type: ignore[override]  # the CDK caches it by lru_cache
+        # The CDK asks for the schema once per record: it is built once per set of columns.
+        if self._schema is None:
+            base = super().get_json_schema()
+            self._schema = {
+                **base,
+                "properties": {**base["properties"], **self._attribute_columns.properties()},
+            }
+        return self._schema
+
+    @cached_property
+    def normalize(self) -> RecordNormalizer:
+        # The record's own fields only: typed columns are set from `attributes` after it.
+        return RecordNormalizer(super().get_json_schema())
+
+    def discover_attribute_columns(self) -> None:
+        """discover only, never check or read (people_sample.py)."""
+        self.attribute_columns = discover_columns(self._search, self._fetch_people, self.logger)
+
+    # -- collaborators ---------------------------------------------------------------------------
 
     @cached_property
     def people_filter(self) -> PeopleFilter:
@@ -230,6 +270,7 @@ class Customers(CustomerioStream):
             self._search_with,
             self.people_filter,
             self.logger,
+            self.attribute_columns,
         )
         try:
             checked = reader.prepare()
@@ -285,10 +326,11 @@ class Customers(CustomerioStream):
             self._pipeline: SearchPipeline | None = pipeline
         page = pipeline.next_page()
         normalize = self.normalize
+        typed = self.attribute_columns.apply if self.attribute_columns else None
         for future in page.hydrations:
             people = future.result()
             for record in people:
-                yield normalize(record)
+                yield typed(normalize(record)) if typed else normalize(record)
             self.progress.add(len(people))
         if page.next_start:
             self.state = {"search_start": page.next_start}

@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from source_customerio.streams.attribute_columns import AttributeColumns
+
 GZIP_MAGIC = b"\x1f\x8b"
 COPY_CHUNK = 1 << 20
 READ_BUFFER = 1 << 16
@@ -152,11 +154,19 @@ class PersonRows:
     """The file's rows from a position on, as person records; `position` counts data rows consumed
     (emitted, or left out as people deleted since the export)."""
 
-    def __init__(self, path: Path, layout: Layout, resolved: Mapping[int, str | None]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        layout: Layout,
+        resolved: Mapping[int, str | None],
+        attribute_columns: AttributeColumns | None = None,
+    ) -> None:
         if layout.cio_id is None:
             raise ValueError("PersonRows needs a file with a cio_id column")
         self.layout = layout
         self.resolved = resolved
+        # Typed attribute columns: each a cell index and its coercer, found once for the header.
+        self.typed = attribute_columns.plan(layout.names) if attribute_columns else []
         self.position = 0
         self._text = open_text(path)
         self._reader = csv.reader(self._text)
@@ -180,6 +190,8 @@ class PersonRows:
         ci = layout.cio_id
         ii, ei = layout.id, layout.email
         resolved = self.resolved
+        typed = self.typed
+        width = len(names)
         position = self.position
         end = position + limit
         assert ci is not None
@@ -188,6 +200,8 @@ class PersonRows:
                 if not row:
                     continue
                 position += 1
+                if len(row) < width:
+                    row += [""] * (width - len(row))
                 cio_id = row[ci]
                 attributes = {name: value for name, value in zip(names, row, strict=False) if value}
                 if not cio_id:
@@ -199,13 +213,18 @@ class PersonRows:
                     cio_id = attributes["cio_id"] = found
                 id_ = (row[ii] or None) if ii is not None else None
                 email = (row[ei] or None) if ei is not None else None
-                yield {
+                record = {
                     "cio_id": cio_id,
                     "id": id_,
                     "email": email,
                     "identifiers": {"cio_id": cio_id, "id": id_, "email": email},
                     "attributes": attributes,
                 }
+                for index, column, coerce in typed:
+                    cell = row[index]
+                    if cell:
+                        record[column] = coerce(cell)
+                yield record
                 if position >= end:
                     break
         finally:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from source_customerio.errors import RequestRefusedError
+from source_customerio.streams.attribute_columns import AttributeColumns
 from source_customerio.streams.customer_export import CustomerExport
 from source_customerio.streams.export_check import Reconciliation, cross_check
 from source_customerio.streams.export_file import (
@@ -51,8 +52,10 @@ class ExportReader:
         search: Search,
         people_filter: PeopleFilter,
         logger: logging.Logger,
+        attribute_columns: AttributeColumns | None = None,
     ) -> None:
         self.export_id = int(export["id"])
+        self.attribute_columns = attribute_columns
         self.export = export
         self.exporter = exporter
         # A hydrator of its own: people the checks miss are not the search's missing people.
@@ -105,7 +108,7 @@ class ExportReader:
         found.check_counts()
         if found.problems:
             raise ExportMismatchError(found)
-        self.rows = PersonRows(path, layout, resolved)
+        self.rows = PersonRows(path, layout, resolved, self.attribute_columns)
         return found
 
     def _join(
