@@ -14,7 +14,7 @@ import requests
 
 from integration_tests.sandbox import Quirks, Sandbox
 from integration_tests.sandbox.exports import EXTRA_COLUMNS
-from integration_tests.sandbox.people import ATTRIBUTE_NAMES
+from integration_tests.sandbox.people import FILE_ATTRIBUTE_NAMES
 from integration_tests.sandbox_client import ALL_PEOPLE, exists, search, session
 
 IDS = ["cio_id", "id", "email"]
@@ -49,7 +49,7 @@ def test_default_file_has_identifiers_then_every_attribute_and_total_rows(sandbo
     sb = new(sandbox_factory)
     done, file = export(sb)
     rows = rows_of(file.content)
-    assert rows[0] == [*IDS, *ATTRIBUTE_NAMES]
+    assert rows[0] == [*IDS, *FILE_ATTRIBUTE_NAMES]
     assert len(rows) - 1 == done["total"] == sb.truth("customers")["count"]
     assert sorted(r[0] for r in rows[1:]) == sorted(sb.truth("customers")["keys"])
 
@@ -61,8 +61,8 @@ def test_file_without_cio_id_shuffled_with_extra_columns(sandbox_factory) -> Non
     _, file = export(sb)
     header = rows_of(file.content)[0]
     assert "cio_id" not in header
-    assert sorted(header) == sorted(["id", "email", *ATTRIBUTE_NAMES, *EXTRA_COLUMNS])
-    assert header != ["id", "email", *ATTRIBUTE_NAMES, *EXTRA_COLUMNS]
+    assert sorted(header) == sorted(["id", "email", *FILE_ATTRIBUTE_NAMES, *EXTRA_COLUMNS])
+    assert header != ["id", "email", *FILE_ATTRIBUTE_NAMES, *EXTRA_COLUMNS]
 
 
 def test_file_holds_only_the_attributes_asked_for(sandbox_factory) -> None:

@@ -34,7 +34,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from .people import ATTRIBUTE_NAMES, People, Predicate
+from .people import FILE_ATTRIBUTE_NAMES, People, Predicate
 from .tables import Ctx, Record
 from .util import ApiError, mix, salt
 
@@ -274,7 +274,7 @@ class Exports:
         return _chunks(made.path), kind, headers
 
     def columns(self, spec: FileSpec) -> list[str]:
-        names = list(spec.attributes) if spec.only_asked_attributes else list(ATTRIBUTE_NAMES)
+        names = list(spec.attributes) if spec.only_asked_attributes else list(FILE_ATTRIBUTE_NAMES)
         names += [a for a in spec.attributes if a not in names and a not in IDENTIFIER_COLUMNS]
         columns = [c for c in IDENTIFIER_COLUMNS if c != "cio_id" or spec.cio_id_column]
         columns += [*names, *(EXTRA_COLUMNS if spec.extra_columns else ())]

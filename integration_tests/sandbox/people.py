@@ -8,11 +8,19 @@ Identity quirks mirrored from the API:
 - Attribute values are strings, including numbers and times (``"created_at": "1489014595"``).
 - The attributes endpoint returns even-indexed people wrapped (``{"customer": {...}}``, as documented) and
   odd-indexed people flat (as seen in production).
+- Attributes of every kind, for typed attribute columns: every third person (index divisible by 3) also has
+  ``TYPED_ATTRIBUTE_NAMES``: whole numbers, decimals, booleans, a unix time, strings with leading zeros,
+  numbers and words mixed, and hostile names (a space, a dot, a hyphen, capitals, a leading digit, an
+  accent, two names that sanitise alike, names equal to record fields). Which kind each holds depends on
+  the index only (``k = i // 3`` even or odd), so any sample of a few of them sees the mix. People inserted
+  by the ``insert`` mutation (after a discover, typically) carry ``INSERTED_ATTRIBUTE_NAMES`` instead: an
+  attribute nobody else has, and an ``age`` that is not a number.
 
 People quirks (see quirks.py): ``search_refuses_cio_id`` (a filter naming ``cio_id`` is a 400),
-``hydration_omits_once`` (a hydration leaves out up to N people the first time they are asked) and
+``hydration_omits_once`` (a hydration leaves out up to N people the first time they are asked),
 ``hydration_deleted`` (N people were deleted: the search index still finds them, hydration and exports do not,
-and the truth no longer holds them).
+and the truth no longer holds them) and ``hydration_native_values`` (hydration sends whole numbers, decimals
+and booleans as JSON numbers and booleans; the export file is text either way).
 """
 
 from __future__ import annotations
@@ -38,13 +46,37 @@ ATTRIBUTE_NAMES = (
     "_last_emailed",
     "cio_subscription_preferences",
 )
+# name -> what its values are (every third person has them; see the module docstring).
+TYPED_ATTRIBUTE_NAMES = (
+    "age",  # whole numbers
+    "ltv",  # decimals, and whole numbers for odd k: a number column
+    "vip",  # true / false
+    "last_login_at",  # unix seconds, named like a time
+    "zip",  # five digits, a leading zero for even k: stays a string
+    "lucky_number",  # whole numbers for even k, words for odd k: a string column
+    "Signup Source",  # a space and capitals
+    "signup-source",  # a hyphen: sanitises like "Signup Source"
+    "plan.tier",  # a dot; whole numbers
+    "9lives",  # a leading digit; whole numbers
+    "Plan",  # sanitises like "plan"
+    "prénom",  # an accent
+    "attributes",  # the name of a record field
+    "ID",  # not the identifier `id`: names are case sensitive
+)
+INSERTED_ATTRIBUTE_NAMES = ("onboarding_step",)
+# The customer export file's attribute columns; `presence` knows them all.
+FILE_ATTRIBUTE_NAMES = (*ATTRIBUTE_NAMES, *TYPED_ATTRIBUTE_NAMES, *INSERTED_ATTRIBUTE_NAMES)
+SOURCES = ("web", "ios", "android", "partner")
 FIRST = ("Ada", "Grace", "Alan", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia", "Tim")
 LAST = ("Lovelace", "Hopper", "Turing", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson", "Perlman", "Lee")
 PLANS = ("free", "pro", "enterprise")
 COUNTRIES = ("US", "FR", "DE", "BR", "JP", "IN")
 _EMAIL = re.compile(r"^person(\d+)@example\.com$")
 _SALT = salt("people")
-_UNKNOWN = 0xFFFF  # a presence mask not computed yet
+_UNKNOWN = 0xFFFFFFFF  # a presence mask not computed yet
+_NATIVE_INTEGER = re.compile(r"-?(?:0|[1-9]\d*)\Z")
+_NATIVE_DECIMAL = re.compile(r"-?(?:0|[1-9]\d*)\.\d+\Z")
+_IDENTIFIERS = ("id", "email", "cio_id")
 _DELETED_DRAW = 77
 
 Identity = dict[str, "str | None"]
@@ -61,8 +93,8 @@ class People:
         self._updates: dict[int, tuple[int, str]] = {}
         self._lock = threading.Lock()
         self._mutations = 0
-        # Which of ATTRIBUTE_NAMES each person has (bit k = ATTRIBUTE_NAMES[k]), filled as people are
-        # looked at: an `exists` filter on an attribute then costs a lookup, not a person's generation.
+        # Which of FILE_ATTRIBUTE_NAMES each person has (bit k = FILE_ATTRIBUTE_NAMES[k]), filled as people
+        # are looked at: an `exists` filter on an attribute then costs a lookup, not a person's generation.
         self._presence: array[int] | None = None
         self._asked: set[int] = set()  # by hydration, tracked only under `hydration_omits_once`
         self._deleted: tuple[tuple[int, int], frozenset[int]] = ((0, 0), frozenset())
@@ -155,12 +187,39 @@ class People:
             attrs["_last_emailed"] = str(created + d.below(self.ctx.anchor - created))
         if d.chance(0.2):
             attrs["cio_subscription_preferences"] = '{"topics":{"topic_1":true}}'
+        if born is not None:
+            attrs["onboarding_step"] = "2"
+            attrs["age"] = "unknown"
+        elif i % 3 == 0:
+            attrs.update(self.typed_attributes(i, created))
         stamps = {name: created + d.below(DAY) for name in attrs}
         update = self._updates.get(i)
         if update is not None:
             attrs["plan"] = update[1]
             stamps["plan"] = update[0]
         return attrs, stamps
+
+    def typed_attributes(self, i: int, created: int) -> dict[str, str]:
+        """TYPED_ATTRIBUTE_NAMES of person i (a multiple of 3), from a draw of their own."""
+        d = Draw(self.ctx.seed, _SALT, i, 3)
+        even = (i // 3) % 2 == 0
+        units, cents = d.below(500), 1 + d.below(9) + 10 * d.below(10)  # no trailing zero: "12.05"
+        return {
+            "age": str(18 + d.below(60)),
+            "ltv": f"{units}.{cents:02d}" if even else str(units),
+            "vip": "true" if d.chance(0.3) else "false",
+            "last_login_at": str(created + d.below(max(self.ctx.anchor - created, 1))),
+            "zip": f"0{d.below(10_000):04d}" if even else str(10_000 + d.below(90_000)),
+            "lucky_number": str(d.below(100)) if even else d.choice(("seven", "thirteen")),
+            "Signup Source": d.choice(SOURCES),
+            "signup-source": d.choice(("ads", "referral")),
+            "plan.tier": str(1 + d.below(3)),
+            "9lives": str(d.below(10)),
+            "Plan": d.choice(("Gold", "Silver")),
+            "prénom": d.choice(FIRST),
+            "attributes": d.choice(("shadow", "mirror")),
+            "ID": f"ext-{i}",
+        }
 
     def record(self, i: int) -> Record:
         ident = self.identity(i)
@@ -226,17 +285,19 @@ class People:
                     omit -= 1
                     continue
             rec = self.record(i)
+            if self.quirks.hydration_native_values:
+                rec["attributes"] = {k: native(k, v) for k, v in rec["attributes"].items()}
             out.append({"customer": rec} if self.wrapped(i) else rec)
         return out
 
     def presence(self, i: int) -> int:
-        """The bit mask of ATTRIBUTE_NAMES person i has."""
+        """The bit mask of FILE_ATTRIBUTE_NAMES person i has."""
         masks = self._presence
         if masks is None or len(masks) < self._count:
             with self._lock:
                 masks = self._presence
                 if masks is None or len(masks) < self._count:
-                    grown = array("H", [_UNKNOWN]) * self._count
+                    grown = array("I", [_UNKNOWN]) * self._count
                     if masks is not None:
                         grown[: len(masks)] = masks
                     self._presence = masks = grown
@@ -246,7 +307,7 @@ class People:
         return mask
 
     def note_presence(self, i: int, attrs: dict[str, str]) -> int:
-        mask = sum(1 << k for k, name in enumerate(ATTRIBUTE_NAMES) if name in attrs)
+        mask = sum(1 << k for k, name in enumerate(FILE_ATTRIBUTE_NAMES) if name in attrs)
         masks = self._presence
         if masks is not None and i < len(masks):
             masks[i] = mask
@@ -297,8 +358,8 @@ class People:
 
         if field == "cio_id" and self.quirks.search_refuses_cio_id:
             raise ApiError(400, "Filter attribute 'cio_id' is not supported; filter on id or email instead")
-        if operator == "exists" and field in ATTRIBUTE_NAMES:
-            bit = 1 << ATTRIBUTE_NAMES.index(field)
+        if operator == "exists" and field in FILE_ATTRIBUTE_NAMES:
+            bit = 1 << FILE_ATTRIBUTE_NAMES.index(field)
             return lambda i: bool(self.presence(i) & bit)
 
         if field in ("id", "email", "cio_id"):
@@ -334,3 +395,17 @@ class People:
                 if self._presence is not None and i < len(self._presence):
                     self._presence[i] = _UNKNOWN
             return picked
+
+
+def native(name: str, value: Any) -> Any:
+    """An attribute value as `hydration_native_values` sends it: whole numbers and decimals (written without
+    a leading zero) as JSON numbers, `true`/`false` as booleans; identifiers and other text as they are."""
+    if name in _IDENTIFIERS or not isinstance(value, str):
+        return value
+    if _NATIVE_INTEGER.match(value):
+        return int(value)
+    if _NATIVE_DECIMAL.match(value):
+        return float(value)
+    if value in ("true", "false"):
+        return value == "true"
+    return value

@@ -40,6 +40,11 @@ class Quirks:
     hydration_omits_once: int = 0
     # N people that a search finds are deleted before hydration: no hydration ever returns them.
     hydration_deleted: int = 0
+    # -- people: attribute values (typed attribute columns) -------------------------------------------------
+    # The documented examples send every attribute value as a string ("created_at": "1489014595"); with True,
+    # hydration sends whole numbers and decimals as JSON numbers and true/false as JSON booleans. The export
+    # file is text either way.
+    hydration_native_values: bool = False
     # -- paging, windows and cursors ------------------------------------------------------------------------
     # `end_ts` of GET /v1/messages: inclusive (False) or exclusive (True).
     end_ts_exclusive: bool = False
