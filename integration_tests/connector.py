@@ -60,7 +60,12 @@ def key_of(stream: str, record: Mapping[str, Any]) -> str:
     return "|".join(str(record.get(field)) for field in primary_key(stream))
 
 
-def catalog(streams: Iterable[str] = STREAMS, incremental: bool = False) -> dict[str, Any]:
+def catalog(
+    streams: Iterable[str] = STREAMS,
+    incremental: bool = False,
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """A configured catalog; `schemas` gives streams the json_schema a discover made (else `{}`)."""
     entries = []
     for name in streams:
         cursor = INCREMENTAL.get(name) if incremental else None
@@ -68,7 +73,7 @@ def catalog(streams: Iterable[str] = STREAMS, incremental: bool = False) -> dict
             {
                 "stream": {
                     "name": name,
-                    "json_schema": {},
+                    "json_schema": dict((schemas or {}).get(name, {})),
                     "supported_sync_modes": ["full_refresh", "incremental"] if cursor else ["full_refresh"],
                     "source_defined_cursor": True,
                     "default_cursor_field": [cursor] if cursor else [],
@@ -125,6 +130,11 @@ class ConnectorRun:
     @property
     def errors(self) -> list[dict[str, Any]]:
         return [m["trace"]["error"] for m in self.of_type("TRACE") if m["trace"].get("type") == "ERROR"]
+
+    def schemas(self) -> dict[str, dict[str, Any]]:
+        """Each stream's json_schema, from the CATALOG a discover printed."""
+        [found] = [m["catalog"] for m in self.of_type("CATALOG")]
+        return {stream["name"]: stream["json_schema"] for stream in found["streams"]}
 
     def logs(self, level: str | None = None) -> list[str]:
         return [
