@@ -3,13 +3,15 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 BIN := $(VENV)/bin
+# PyAirbyte (DuckDB, SQLAlchemy, warehouse drivers) in a virtualenv of its own: the connector's stays lean.
+PYAIRBYTE_VENV ?= .venv-pyairbyte
 
 # Image tests run against an already-built image (`make image`, then CONNECTOR_IMAGE=source-customerio:dev);
 # without one they are deselected, unless REQUIRE_IMAGE_TESTS=1 (CI), which then fails.
 CONNECTOR_IMAGE ?=
 PYTEST_IMAGE_ARGS := $(if $(CONNECTOR_IMAGE),--connector-image=$(CONNECTOR_IMAGE) --read-from-streams=all,-m "not image_tests")
 
-.PHONY: install lint test test-unit test-integration live-test image base-image demo bench bench-smoke sandbox clean
+.PHONY: pyairbyte install lint test test-unit test-integration live-test image base-image demo bench bench-smoke sandbox clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,12 +20,20 @@ $(PY):
 install: $(PY)  ## the connector and its development tools, editable
 	$(BIN)/pip install --quiet -e ".[dev]"
 
+pyairbyte: $(PYAIRBYTE_VENV)/bin/airbyte-ok  ## PyAirbyte in .venv-pyairbyte, for integration_tests/test_pyairbyte.py
+
+$(PYAIRBYTE_VENV)/bin/airbyte-ok: integration_tests/pyairbyte/requirements.txt
+	$(PYTHON) -m venv $(PYAIRBYTE_VENV)
+	$(PYAIRBYTE_VENV)/bin/pip install --quiet --upgrade pip
+	$(PYAIRBYTE_VENV)/bin/pip install --quiet -r integration_tests/pyairbyte/requirements.txt
+	$(PYAIRBYTE_VENV)/bin/python -c "import airbyte, duckdb" && touch $@
+
 lint: install  ## ruff (lint and format) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint  ## everything CI runs: lint, type checks, unit, integration and image tests
+test: lint pyairbyte  ## everything CI runs: lint, type checks, unit, integration and image tests
 	@if [ "$${REQUIRE_IMAGE_TESTS:-}" = 1 ] && [ -z "$(CONNECTOR_IMAGE)" ]; then \
 		echo "REQUIRE_IMAGE_TESTS=1 needs CONNECTOR_IMAGE (run: make image)"; exit 1; fi
 	$(BIN)/pytest -q -p no:cacheprovider $(PYTEST_IMAGE_ARGS)
@@ -68,4 +78,4 @@ bench-smoke: install
 	PYTHONPATH=. $(PY) -m integration_tests.bench --smoke
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(PYAIRBYTE_VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache

@@ -159,6 +159,28 @@ def assert_valid_records(result: ConnectorRun, stream: str) -> None:
         assert problems == [], (stream, problems, record)
 
 
+def typed_columns(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A customers record's typed attribute columns as emitted (Airbyte's serializer leaves nulls out)."""
+    return {k: v for k, v in record.items() if k.startswith("attr_") and v is not None}
+
+
+def coerced_by_hand(kind: str, text: str) -> Any:
+    """A raw attribute value as a typed column of `kind` must hold it; None when empty or unfit."""
+    if not text:
+        return None
+    if kind == "integer":
+        whole = text.lstrip("-")
+        return int(text) if whole.isascii() and whole.isdigit() and abs(int(text)) < 2**63 else None
+    if kind == "number":
+        try:
+            return float(text)
+        except ValueError:
+            return None
+    if kind == "boolean":
+        return {"true": True, "false": False}.get(text.lower())
+    return text
+
+
 def warnings(result: ConnectorRun) -> list[str]:
     return result.logs("WARN")
 

@@ -14,7 +14,16 @@ import pytest
 
 from integration_tests.connector import ConnectorRun, catalog
 from integration_tests.sandbox import Quirks, Sandbox
-from integration_tests.scenarios import assert_clean, assert_complete, config_for, new_sandbox, run, run_all
+from integration_tests.scenarios import (
+    assert_clean,
+    assert_complete,
+    coerced_by_hand,
+    config_for,
+    new_sandbox,
+    run,
+    run_all,
+    typed_columns,
+)
 from source_customerio.streams.attribute_columns import column_name
 
 # Every attribute of the sandbox's people (integration_tests/sandbox/people.py) and the column it must get,
@@ -62,29 +71,14 @@ def read(sb: Sandbox, schema: dict[str, Any], method: str, **settings: Any) -> C
     return done
 
 
-def typed_columns(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
+def schema_columns(schema: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: prop for name, prop in schema["properties"].items() if name.startswith("attr_")}
-
-
-def typed(record: dict[str, Any]) -> dict[str, Any]:
-    """A record's typed columns as emitted (Airbyte's serializer leaves null values out)."""
-    return {k: v for k, v in record.items() if k.startswith("attr_") and v is not None}
 
 
 def raw_attributes(sb: Sandbox) -> dict[str, dict[str, str]]:
     """Each existing person's custom attributes as the sandbox holds them (the truth), by cio_id."""
     people = sb.world.people
     return {people.cio_id(i): people.custom_attributes(i)[0] for i in people.existing()}
-
-
-def coerced_by_hand(kind: str, text: str) -> Any:
-    if kind == "integer":
-        return int(text) if text.lstrip("-").isdigit() else None
-    if kind == "number":
-        return float(text)
-    if kind == "boolean":
-        return {"true": True, "false": False}.get(text)
-    return text
 
 
 def expected(raw: dict[str, str], kinds: dict[str, tuple[str, bool]]) -> dict[str, Any]:
@@ -102,7 +96,7 @@ def test_discover_types_every_attribute_of_the_sandbox_people():
         found = discover(sb)
         names = {name for attributes in raw_attributes(sb).values() for name in attributes}
     assert names == set(KINDS), "the sandbox's attributes changed: update KINDS"
-    columns = typed_columns(found.schemas()["customers"])
+    columns = schema_columns(found.schemas()["customers"])
     assert {name: prop["type"] for name, prop in columns.items()} == {
         column_name(raw): ["null", kind] for raw, (kind, _) in KINDS.items()
     }
@@ -130,8 +124,8 @@ def test_both_people_paths_give_the_truth_in_typed_columns(both_paths):
         records = {r["cio_id"]: r for r in result.records_of("customers")}
         for cio_id, record in records.items():
             assert list(validator.iter_errors(record)) == [], (method, cio_id)
-            assert typed(record) == expected(truth[cio_id], KINDS), (method, cio_id)
-        by_path[method] = {cio_id: typed(record) for cio_id, record in records.items()}
+            assert typed_columns(record) == expected(truth[cio_id], KINDS), (method, cio_id)
+        by_path[method] = {cio_id: typed_columns(record) for cio_id, record in records.items()}
     assert by_path["search"] == by_path["exports"]
     assert sum(len(columns) for columns in by_path["search"].values()) > 100
 
@@ -151,7 +145,7 @@ def test_an_attribute_that_appears_after_discover_stays_in_attributes_until_the_
         schema = discover(sb).schemas()["customers"]
         inserted = sb.mutate("customers", "insert", 2)["keys"]
         reads = run_all({method: lambda m=method: read(sb, schema, m) for method in ("search", "exports")})
-        again = typed_columns(discover(sb).schemas()["customers"])
+        again = schema_columns(discover(sb).schemas()["customers"])
     for method, result in reads.items():
         records = {r["cio_id"]: r for r in result.records_of("customers")}
         for cio_id in inserted:
@@ -159,7 +153,7 @@ def test_an_attribute_that_appears_after_discover_stays_in_attributes_until_the_
             assert record["attributes"]["onboarding_step"] == "2", method
             assert record["attributes"]["age"] == "unknown", method  # not a number: null in attr_age
             assert "attr_onboarding_step" not in record and record.get("attr_age") is None, method
-            assert typed(record) == expected(record["attributes"], KINDS), method
+            assert typed_columns(record) == expected(record["attributes"], KINDS), method
     assert again["attr_onboarding_step"]["type"] == ["null", "integer"]
     assert again["attr_age"]["type"] == ["null", "string"]  # "unknown" is in the sample now
 
@@ -175,7 +169,7 @@ def test_discover_asks_for_one_search_page_and_ten_hydrations_at_most():
         asked = {name: sb.stats()["by_endpoint"] for name, sb in sandboxes.items()}
     assert asked["default"] == {"POST /v1/customers": 1, "POST /v1/customers/attributes": 10}
     assert asked["refused_cio_id"] == {"POST /v1/customers": 2, "POST /v1/customers/attributes": 10}
-    assert all(len(typed_columns(run.schemas()["customers"])) == len(KINDS) for run in found.values())
+    assert all(len(schema_columns(run.schemas()["customers"])) == len(KINDS) for run in found.values())
 
 
 def test_check_never_samples_people():
@@ -202,7 +196,7 @@ def test_a_sample_that_cannot_be_taken_leaves_the_schema_fixed_and_discover_succ
         off_asked = off.stats()["by_endpoint"]
     for name, result in found.items():
         schemas = result.schemas()
-        assert len(schemas) == 27 and typed_columns(schemas["customers"]) == {}, name
+        assert len(schemas) == 27 and schema_columns(schemas["customers"]) == {}, name
     why = {
         name: [w for w in result.logs("WARN") if "typed attribute columns" in w]
         for name, result in found.items()
@@ -217,4 +211,4 @@ def test_attribute_columns_off_fills_no_column_whatever_the_catalog_says():
         schema = discover(sb).schemas()["customers"]
         result = read(sb, schema, "search", attribute_columns=False)
     records = result.records_of("customers")
-    assert records and all(typed(r) == {} for r in records)
+    assert records and all(typed_columns(r) == {} for r in records)

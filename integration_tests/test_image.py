@@ -13,17 +13,21 @@ from typing import Any
 
 import pytest
 
+from integration_tests.connector import catalog as catalog_of
 from integration_tests.connector import key_of
 from integration_tests.image_fixtures import (
     API_KEY,
     IoDir,
     Run,
+    connector_config,
     metadata,
     run_container,
     run_errors,
     run_in_process,
 )
-from integration_tests.scenarios import keys_from, truth_cursors
+from integration_tests.sandbox import Sandbox
+from integration_tests.scenarios import coerced_by_hand, keys_from, truth_cursors, typed_columns
+from source_customerio.streams.attribute_columns import column_name
 
 pytestmark = pytest.mark.image_tests
 
@@ -177,3 +181,51 @@ def test_read_with_state_resumes(
         assert sorted(got) == sorted(expected), (name, saved[name])
         fewer += image_sandbox.truth(name, keys=False)["count"] - len(expected)
     assert fewer > 0, "every record was at or after its saved cursor: the resume filtered nothing"
+
+
+def test_typed_attribute_columns_through_the_image(catalog: dict[str, Any], docker_read: Run) -> None:
+    """discover (in the image) typed the sampled people's attributes; the read (in the image, with that
+    catalog) filled each column with its raw value coerced, and kept the raw value in `attributes`."""
+    [customers] = [s["stream"] for s in catalog["streams"] if s["stream"]["name"] == "customers"]
+    columns = {k: v for k, v in customers["json_schema"]["properties"].items() if k.startswith("attr_")}
+    assert columns["attr_created_at"]["type"] == ["null", "integer"], columns
+    assert columns["attr_created_at"]["format"] == "unix timestamp"
+    assert {columns[c]["type"][1] for c in ("attr_age", "attr_ltv", "attr_vip", "attr_zip")} == {
+        "integer", "number", "boolean", "string"
+    }  # fmt: skip
+    kinds = {name: prop["type"][1] for name, prop in columns.items()}
+    records = [r["data"] for r in docker_read.records() if r["stream"] == "customers"]
+    filled = 0
+    for record in records:
+        want = {}
+        for raw, value in record["attributes"].items():
+            name = column_name(raw)
+            if name in kinds and coerced_by_hand(kinds[name], str(value)) is not None:
+                want[name] = coerced_by_hand(kinds[name], str(value))
+        got = typed_columns(record)
+        assert got == want, record["cio_id"]
+        filled += len(got)
+    assert records and filled > len(records), "hardly any typed value was filled"
+
+
+def test_a_deleted_campaign_comes_back_as_a_tombstone_through_the_image(
+    docker_client: Any, connector_image: str, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Two incremental reads of campaigns in the image, a campaign deleted in between: the second read
+    emits exactly that campaign's key with `_ab_cdc_deleted_at` set."""
+    folder = IoDir(tmp_path_factory.mktemp("image-deletions"))
+    with Sandbox(seed=3, size="tiny", api_key=API_KEY, requests_per_second=0) as sandbox:
+        folder.write("config.json", connector_config(sandbox))
+        folder.write("catalog.json", catalog_of(["campaigns"], incremental=True))
+        args = ["read", "--config", folder.inside("config.json"), "--catalog", folder.inside("catalog.json")]
+        first = run_container(docker_client, connector_image, args, folder.path)
+        assert first.exit_code == 0 and not run_errors(first), first.describe()
+        folder.write("state.json", [m["state"] for m in first.of_type("STATE")][-1:])
+        (deleted,) = sandbox.mutate("campaigns", "delete", 1)["keys"]
+        second = run_container(
+            docker_client, connector_image, [*args, "--state", folder.inside("state.json")], folder.path
+        )
+    assert second.exit_code == 0 and not run_errors(second), second.describe()
+    tombstones = [r["data"] for r in second.records() if r["data"].get("_ab_cdc_deleted_at")]
+    assert [str(t["id"]) for t in tombstones] == [str(deleted)], second.describe()
+    assert set(tombstones[0]) == {"id", "updated", "_ab_cdc_deleted_at"}

@@ -2,8 +2,9 @@
 
 For someone with no Customer.io account: starts the sandbox on loopback, then runs the image's
 `check`, `discover` and `read` (config and catalog mounted read-only, `--network host`), and prints
-the records per stream beside what the sandbox holds. Then a deletion: an incremental read of
-campaigns, one campaign deleted in the sandbox, and the tombstone the next incremental read emits.
+the records per stream beside what the sandbox holds, and a person's typed attribute columns (the read
+uses the `customers` schema discover made). Then a deletion: an incremental read of campaigns, one
+campaign deleted in the sandbox, and the tombstone the next incremental read emits.
 """
 
 from __future__ import annotations
@@ -45,7 +46,6 @@ def main() -> None:
         (folder / "config.json").write_text(
             json.dumps({"access_token": API_KEY, "base_url": sandbox.base_url})
         )
-        (folder / "catalog.json").write_text(json.dumps(catalog()))
         for path in folder.iterdir():
             os.chmod(path, 0o644)
         print(f"Sandbox: {sandbox.base_url} (key {API_KEY!r})")
@@ -55,6 +55,9 @@ def main() -> None:
         discovered = docker_run(folder, "discover", "--config", "/airbyte/secrets/config.json")
         streams = next(m["catalog"]["streams"] for m in discovered if m["type"] == "CATALOG")
         print(f"discover: {len(streams)} streams")
+        # The customers schema as discover typed it, so that the read fills its typed attribute columns.
+        schemas = {stream["name"]: stream["json_schema"] for stream in streams}
+        write(folder, "catalog.json", catalog(schemas={"customers": schemas["customers"]}))
         read = docker_run(
             folder,
             "read",
@@ -71,7 +74,23 @@ def main() -> None:
         for stream in STREAMS:
             print(f"{stream:<24}{counts.get(stream, 0):>10}{sandbox.truth(stream)['count']:>12}")
         print(f"{'total':<24}{sum(counts.values()):>10}")
+        show_typed_columns(read)
         show_a_tombstone(folder, sandbox)
+
+
+def show_typed_columns(read: list[dict]) -> None:
+    people = [
+        m["record"]["data"] for m in read if m["type"] == "RECORD" and m["record"]["stream"] == "customers"
+    ]
+    person = max(people, key=lambda p: sum(k.startswith("attr_") for k in p))
+    shown = ("created_at", "age", "ltv", "vip", "zip", "Signup Source")
+    print("\nA person's raw attributes and their typed columns (attr_<name>, types from discover's sample):")
+    print(
+        json.dumps(
+            {"cio_id": person["cio_id"], "attributes": {k: person["attributes"].get(k) for k in shown}}
+        )
+    )
+    print(json.dumps({k: v for k, v in sorted(person.items()) if k.startswith("attr_")}))
 
 
 def write(folder: Path, name: str, content: object) -> None:

@@ -1,7 +1,8 @@
 """People by customer export at the ceiling (10 req/s + 150 ms): `--people` people (1,000,000) read with
-`customers_method: exports`, once from a file with a `cio_id` column and once from a file without one (the
+`customers_method: exports`, once from a file with a `cio_id` column, once more with the typed attribute
+columns of a discover (the catalog's `customers` schema), and once from a file without a `cio_id` column (the
 connector then joins the file to an identifiers-only search), and the connector's parse + shape cost on its
-own, in this process, with no HTTP and no Airbyte message around it.
+own, in this process, with no HTTP and no Airbyte message around it, with and without typed columns.
 
 The sandbox writes each export file once, on disk, while the export is pending; here it is written before
 the clock starts (`/_admin/prepare_export`), since writing a million rows is the server's work (~30 s of
@@ -19,10 +20,16 @@ from typing import Any
 
 import requests
 
-from integration_tests.bench.commands import connector_command, connector_config, deliveries_start
+from integration_tests.bench.commands import (
+    connector_command,
+    connector_config,
+    deliveries_start,
+    discovered_schemas,
+)
 from integration_tests.bench.processes import API_KEY, SandboxProcess
 from integration_tests.bench.results import Row
 from integration_tests.bench.sizes import Sizes, ceiling_label
+from source_customerio.streams.attribute_columns import AttributeColumns
 from source_customerio.streams.export_file import PersonRows, decompress_if_gzip, read_layout, survey
 from source_customerio.streams.people_filter import EVERYONE
 
@@ -51,24 +58,25 @@ def run_people_export(sizes: Sizes, say: Callable[[str], None], timeout: float) 
     ) as sandbox:
         people = sandbox.count("customers")
         config = connector_config(sandbox, sizes.ceiling_rps, deliveries_start(), customers_method="exports")
-        for key, column, quirks in (
-            ("people_export_cio_id", "cio_id column", {}),
-            (
-                "people_export_no_cio_id",
-                "no cio_id column",
-                {"export_cio_id_column": False},
-            ),
+        say("bench: discover (its typed attribute columns, for the typed read) ...")
+        typed_schema = discovered_schemas(config)["customers"]
+        columns = AttributeColumns.from_schema(typed_schema)
+        for key, column, quirks, schemas in (
+            ("people_export_cio_id", "cio_id column", {}, None),
+            ("people_export_typed", "cio_id column, typed columns", {}, {"customers": typed_schema}),
+            ("people_export_no_cio_id", "no cio_id column", {"export_cio_id_column": False}, None),
         ):
             if quirks:
                 sandbox.configure(**quirks)
             say(f"bench: preparing the export file ({column}) in the sandbox (not timed) ...")
             prepared = prepare_export_file(sandbox)
-            out.notes.append(
-                f"Export file ({column}): {prepared['rows']:,} rows, {prepared['bytes'] / 1e6:.0f} MB, "
-                f"written by the sandbox before the clock started in {prepared['write_seconds']:.1f} s."
-            )
+            if schemas is None:
+                out.notes.append(
+                    f"Export file ({column}): {prepared['rows']:,} rows, {prepared['bytes'] / 1e6:.0f} MB, "
+                    f"written by the sandbox before the clock started in {prepared['write_seconds']:.1f} s."
+                )
             say(f"bench: {ceiling}: connector (exports, {column}) customers ...")
-            with connector_command(config, "customers") as command:
+            with connector_command(config, "customers", schemas=schemas) as command:
                 row = run_reader(
                     sandbox,
                     command,
@@ -86,9 +94,9 @@ def run_people_export(sizes: Sizes, say: Callable[[str], None], timeout: float) 
             say(f"bench:   {row.records:,.0f} records in {row.wall:.1f} s")
         say("bench: parse + shape of the export file on its own (in this process) ...")
         sandbox.configure(export_cio_id_column=True)
-        parse = _parse_and_shape(sandbox)
+        parse, parse_typed = _parse_and_shape(sandbox, columns)
 
-    with_id, without_id = out.rows
+    with_id, typed, without_id = out.rows
     checks = (
         (
             f"{people:,} people by export at {ceiling}, cio_id column: wall",
@@ -119,6 +127,16 @@ def run_people_export(sizes: Sizes, say: Callable[[str], None], timeout: float) 
             f"{parse.survey_per_person:.1f} µs, record pass {parse.record_per_person:.1f} µs), "
             f"of the connector's {with_id.cpu_us_per_record:.1f} µs per person with a cio_id column; the "
             "rest is start-up, HTTP, the download and the Airbyte message path (record to stdout)."
+        )
+    if with_id.cpu_us_per_record and typed.cpu_us_per_record:
+        added = typed.cpu_us_per_record - with_id.cpu_us_per_record
+        alone, plain = parse_typed.record_per_person, parse.record_per_person
+        out.notes.append(
+            f"Typed attribute columns ({len(columns)} columns from discover's sample of the same people): "
+            f"{typed.cpu_us_per_record:.1f} µs of connector CPU per person against "
+            f"{with_id.cpu_us_per_record:.1f} µs without, {added:+.1f} µs; on its own (in this process) the "
+            f"record pass takes {alone:.1f} µs per person against {plain:.1f} µs, {alone - plain:+.1f} µs"
+            " for the columns (the rest of the difference is serialising the larger records)."
         )
     return out
 
@@ -162,18 +180,22 @@ class ParseCost:
         return self.per_person - self.survey_per_person
 
 
-def _parse_and_shape(sandbox: SandboxProcess) -> ParseCost:
-    """The connector's two passes over a downloaded export file, timed on this process's CPU clock."""
+def _parse_and_shape(sandbox: SandboxProcess, columns: AttributeColumns) -> tuple[ParseCost, ParseCost]:
+    """The connector's two passes over a downloaded export file, timed on this process's CPU clock;
+    then the same with typed attribute columns."""
     with tempfile.TemporaryDirectory(prefix="bench-people-") as tmp:
         path = Path(tmp) / "export.csv"
         _download(sandbox, path)
         decompress_if_gzip(path)
-        started = time.process_time()
-        layout = read_layout(path)
-        assert layout is not None
-        surveyed = survey(path, layout)
-        survey_cpu = time.process_time() - started
-        rows = PersonRows(path, layout, {})
-        count = sum(1 for _ in rows.take(surveyed.rows))
-        rows.close()
-        return ParseCost(count, time.process_time() - started, survey_cpu)
+        costs = []
+        for typed in (None, columns):
+            started = time.process_time()
+            layout = read_layout(path)
+            assert layout is not None
+            surveyed = survey(path, layout)
+            survey_cpu = time.process_time() - started
+            rows = PersonRows(path, layout, {}, typed)
+            count = sum(1 for _ in rows.take(surveyed.rows))
+            rows.close()
+            costs.append(ParseCost(count, time.process_time() - started, survey_cpu))
+        return costs[0], costs[1]

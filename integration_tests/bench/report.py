@@ -21,6 +21,7 @@ ORDER = (
     "search_big_computed",
     "exports_big_ceiling",
     "people_export_cio_id",
+    "people_export_typed",
     "people_export_no_cio_id",
     "messages_ceiling",
     "minimal_ceiling",
