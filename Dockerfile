@@ -78,7 +78,7 @@ USER root
 # Must equal metadata.yaml data.dockerRepository / data.dockerImageTag (unit-tested);
 # scripts/build-image.sh passes the values read from metadata.yaml.
 ARG CONNECTOR_REPOSITORY=source-customerio
-ARG CONNECTOR_VERSION=0.1.0
+ARG CONNECTOR_VERSION=0.2.0
 
 # The Airbyte base has user airbyte (uid 1000); the Debian stand-in has none.
 RUN set -eu; \

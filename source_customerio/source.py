@@ -32,7 +32,7 @@ from source_customerio.streams.messages import Deliveries
 from source_customerio.streams.metrics import metrics_streams
 from source_customerio.streams.suppressions import EspSuppressions
 
-DOCUMENTATION_URL = "https://github.com/source-customerio/source-customerio#readme"
+DOCUMENTATION_URL = "https://github.com/source-customerio/source-customerio/blob/main/docs/customer-io.md"
 STREAM_ORDER = (
     "broadcasts", "transactional_messages", "messages", "customers", "campaigns", "newsletters",
     "segments", "exports", "activities", "sender_identities", "reporting_webhooks", "snippets",

@@ -215,3 +215,19 @@ def test_dockerignore_keeps_the_context_small() -> None:
     unwanted = (".venv/", ".git/", "unit_tests/", "integration_tests/", "secrets/", ".pytest_cache/")
     leaked = sorted(path for path in sent if path.startswith(unwanted) or "__pycache__" in path)
     assert not leaked, leaked[:10]
+
+
+def test_icon_is_a_self_contained_svg_named_by_metadata(raw_metadata: dict) -> None:
+    """`icon` (Airbyte's metadata schema: data.icon) names an SVG beside metadata.yaml that draws by
+    itself: a viewBox to scale by, and nothing fetched or run (no external references, no script)."""
+    from xml.etree import ElementTree
+
+    assert raw_metadata["icon"] == "icon.svg"
+    path = ROOT / raw_metadata["icon"]
+    root = ElementTree.parse(path).getroot()
+    assert root.tag == "{http://www.w3.org/2000/svg}svg"
+    assert len(root.get("viewBox", "").split()) == 4
+    elements = [element.tag.rpartition("}")[2] for element in root.iter()]
+    assert "script" not in elements and "image" not in elements and "foreignObject" not in elements
+    attributes = [value for element in root.iter() for value in element.attrib.values()]
+    assert not [value for value in attributes if "http" in value or "url(" in value]
