@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from source_customerio.streams.attribute_columns import AttributeColumns
+from source_customerio.streams.attribute_columns import AttributeColumns, to_string
 
 GZIP_MAGIC = b"\x1f\x8b"
 COPY_CHUNK = 1 << 20
@@ -165,8 +165,11 @@ class PersonRows:
             raise ValueError("PersonRows needs a file with a cio_id column")
         self.layout = layout
         self.resolved = resolved
-        # Typed attribute columns: each a cell index and its coercer, found once for the header.
-        self.typed = attribute_columns.plan(layout.names) if attribute_columns else []
+        # Typed attribute columns: each a cell index and its coercer, found once for the header; string
+        # columns take the cell as it is (no call: this is the hot path of a million-person export).
+        plan = attribute_columns.plan(layout.names) if attribute_columns else []
+        self.typed_texts = [(index, column) for index, column, coerce in plan if coerce is to_string]
+        self.typed_values = [entry for entry in plan if entry[2] is not to_string]
         self.position = 0
         self._text = open_text(path)
         self._reader = csv.reader(self._text)
@@ -190,7 +193,7 @@ class PersonRows:
         ci = layout.cio_id
         ii, ei = layout.id, layout.email
         resolved = self.resolved
-        typed = self.typed
+        typed_texts, typed_values = self.typed_texts, self.typed_values
         width = len(names)
         position = self.position
         end = position + limit
@@ -220,7 +223,11 @@ class PersonRows:
                     "identifiers": {"cio_id": cio_id, "id": id_, "email": email},
                     "attributes": attributes,
                 }
-                for index, column, coerce in typed:
+                for index, column in typed_texts:
+                    cell = row[index]
+                    if cell:
+                        record[column] = cell
+                for index, column, coerce in typed_values:
                     cell = row[index]
                     if cell:
                         record[column] = coerce(cell)
