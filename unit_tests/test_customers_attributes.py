@@ -112,10 +112,17 @@ def test_attribute_columns_off_samples_nothing_and_keeps_the_schema(requests_moc
     ("answer", "reason"),
     [
         ({"status_code": 403, "json": {"meta": {"error": "no access to people"}}}, "may not search people"),
-        ({"status_code": 400, "json": {"errors": [{"detail": "bad filter"}]}}, "sampling people failed"),
+        (
+            {"status_code": 400, "json": {"errors": [{"detail": "bad filter"}]}},
+            "sampling people failed (POST /customers answered 400: bad filter)",
+        ),
         ({"json": {"identifiers": [], "ids": [], "next": ""}}, "no people to sample"),
+        (
+            {"status_code": 500, "json": {}},
+            "sampling people failed (POST /customers kept failing after retries",
+        ),
     ],
-    ids=["forbidden", "every filter refused", "empty workspace"],
+    ids=["forbidden", "every filter refused", "empty workspace", "failing"],
 )
 def test_a_sample_that_fails_leaves_the_schema_fixed_with_a_warning(requests_mock, answer, reason):
     requests_mock.post("https://api.customer.io/v1/customers", **answer)

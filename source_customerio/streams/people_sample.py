@@ -15,7 +15,7 @@ from typing import Any
 
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_customerio.errors import StreamForbiddenError
+from source_customerio.errors import RequestRefusedError, StreamForbiddenError
 from source_customerio.streams.attribute_columns import AttributeColumns
 from source_customerio.streams.people_search import HYDRATE_BATCH, cio_ids_of, person_record
 
@@ -45,8 +45,7 @@ def discover_columns(search: Search, fetch: Fetch, logger: logging.Logger) -> At
             f"the App API key may not search people ({forbidden.endpoint}: {forbidden.detail})",
         )
     except Exception as error:  # a refused filter, an API that kept failing: the schema stays fixed
-        detail = error.message if isinstance(error, AirbyteTracedException) else None
-        reason, people = f"sampling people failed ({detail or type(error).__name__})", []
+        reason, people = f"sampling people failed ({_why(error)})", []
     if reason is not None:
         logger.warning(
             f"Stream 'customers': no typed attribute columns: {reason}. Every attribute is still in "
@@ -60,3 +59,10 @@ def discover_columns(search: Search, fetch: Fetch, logger: logging.Logger) -> At
     for note in columns.notes:
         logger.warning(f"Stream 'customers': typed attribute columns: {note}; they stay in `attributes`.")
     return columns
+
+
+def _why(error: Exception) -> str:
+    if isinstance(error, RequestRefusedError):
+        return f"{error.endpoint} answered {error.status}: {error.detail}"
+    message = error.message if isinstance(error, AirbyteTracedException) else None
+    return (message or type(error).__name__).removeprefix("Stream 'customers': ").rstrip(".")
