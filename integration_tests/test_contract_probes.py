@@ -24,6 +24,7 @@ DETERMINED = {
     "cursor_loop",
     "hidden_senders_listing",
     "search_refuses_cio_id",
+    "hydration_native_values",
     "export_link_key",
     "export_compression",
     "export_bom",
@@ -43,6 +44,7 @@ CASES: dict[str, dict[str, Any]] = {
     "last_page_next_absent": {"last_page_next": "absent", "empty_pages_with_next": True},
     "cursor_loop": {"cursor_loop": True},
     "hidden_senders_only": {"hidden_senders_listing": "only"},
+    "hydration_native_values": {"hydration_native_values": True},
 }
 
 

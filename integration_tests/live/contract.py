@@ -205,11 +205,35 @@ def check_envelopes(client: Client, report: Report) -> None:
             params={"id_type": "cio_id"},
             json={"ids": cio_ids},
         )
+        if hydrated is not None:
+            observe_attribute_values(hydrated, report)
         if hydrated is not None and len(hydrated) < len(cio_ids):
             report.problems.append(
                 f"POST /customers/attributes?id_type=cio_id returned {len(hydrated)} of {len(cio_ids)} "
                 "people found by search: hydration by cio_id (what the connector does) loses people"
             )
+
+
+def observe_attribute_values(people: list[Any], report: Report) -> None:
+    """Whether hydration sends numbers and booleans as JSON values (`hydration_native_values`): a JSON number
+    or boolean says yes; a number written as a string says no; text alone cannot tell."""
+    native = stringly = 0
+    for item in people:
+        person = item.get("customer", item) if isinstance(item, dict) else {}
+        attributes = person.get("attributes") if isinstance(person, dict) else None
+        for name, value in (attributes if isinstance(attributes, dict) else {}).items():
+            if name in ("id", "email", "cio_id"):
+                continue
+            if isinstance(value, (bool, int, float)):
+                native += 1
+            elif isinstance(value, str) and value.lstrip("-").replace(".", "", 1).isdigit():
+                stringly += 1
+    value = True if native else False if stringly else None
+    report.see(
+        "hydration_native_values",
+        value,
+        f"{native} JSON numbers or booleans, {stringly} numbers as strings among {len(people)} people",
+    )
 
 
 # -- paging -----------------------------------------------------------------------------------------------

@@ -49,7 +49,6 @@ HASH_HEX = 8
 MAX_COLUMNS = 500
 UNIX_TIME_FORMAT = "unix timestamp"
 UNIX_TIME_RANGE = (946_684_800, 4_102_444_800)  # 2000-01-01 .. 2100-01-01, in seconds
-KINDS = ("boolean", "integer", "number", "string")
 INT64 = (-(1 << 63), (1 << 63) - 1)
 
 _CLEAN = re.compile(r"_?[a-z0-9]+(?:_[a-z0-9]+)*\Z")
