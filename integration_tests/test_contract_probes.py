@@ -68,8 +68,10 @@ def reports():
 def test_the_probes_report_the_switches_the_sandbox_was_set_to(reports, case):
     report = reports[case]
     expected = Quirks(**CASES[case]).as_dict()
-    # A server loop ends every walk at a repeat, so the last page's `next` cannot be seen then.
+    # A server loop ends every walk at a repeat, so the last page's `next` cannot be seen then; a first
+    # search page that is empty (with a `next`) gives no one to hydrate, so no attribute value to look at.
     determined = DETERMINED - ({"last_page_next"} if CASES[case].get("cursor_loop") else set())
+    determined -= {"hydration_native_values"} if CASES[case].get("empty_pages_with_next") else set()
     assert determined <= set(report.observed), sorted(determined - set(report.observed))
     assert {k: report.observed[k] for k in determined} == {k: expected[k] for k in determined}
     assert report.problems == []
