@@ -15,43 +15,26 @@ import jsonschema
 import pytest
 from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 
-from integration_tests.connector import INCREMENTAL, ConnectorRun, catalog, primary_key
+from integration_tests.connector import INCREMENTAL, catalog, primary_key
 from integration_tests.destination import DELETED_AT, final_table
 from integration_tests.sandbox import Sandbox
 from integration_tests.scenarios import (
     DELETION_STREAMS,
-    assert_clean,
+    EVERYTHING,
     complete_read_state,
     config_for,
     new_sandbox,
+    ok,
     run,
     run_all,
+    tombstone_keys,
+    tombstones,
     warnings,
 )
+from integration_tests.scenarios import sync as read
 from source_customerio.streams.deletions import decode_keys
 
 STREAMS = sorted(DELETION_STREAMS)
-# Every record of every read is emitted again (the tiny sandbox's history is two years long), so that a
-# kill can land in the middle of a list and the destination sees each record in each sync.
-EVERYTHING = {"lookback_window_minutes": 4_000_000}
-
-
-def tombstones(result: ConnectorRun, stream: str) -> list[dict[str, Any]]:
-    return [r for r in result.records_of(stream) if r.get(DELETED_AT) is not None]
-
-
-def tombstone_keys(result: ConnectorRun, stream: str) -> set[str]:
-    return {"|".join(str(r[f]) for f in primary_key(stream)) for r in tombstones(result, stream)}
-
-
-def read(sandbox: Sandbox, streams: list[str], state: Any = None, incremental: bool = True, **config: Any):
-    return run("read", config_for(sandbox, **config), catalog(streams, incremental=incremental), state=state)
-
-
-def ok(result: ConnectorRun) -> ConnectorRun:
-    assert result.exit_code == 0 and result.errors == [], result.stdout[-3000:]
-    assert_clean(result)
-    return result
 
 
 def delete(sandbox: Sandbox, stream: str, count: int = 1) -> set[str]:
