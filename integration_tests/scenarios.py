@@ -18,6 +18,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
@@ -240,6 +241,57 @@ def tombstones(result: ConnectorRun, stream: str) -> list[dict[str, Any]]:
 
 def tombstone_keys(result: ConnectorRun, stream: str) -> set[str]:
     return {"|".join(str(r[f]) for f in primary_key(stream)) for r in tombstones(result, stream)}
+
+
+def forbidden_then_allowed(
+    sandbox: Sandbox, streams: list[str], path: str, count: int = 1
+) -> SimpleNamespace:
+    """A first sync; `count` records of each stream deleted; a sync with `path` refused (403), then one
+    with nothing refused, each from the state before it."""
+    first = ok(sync(sandbox, streams))
+    deleted = {s: set(sandbox.mutate(s, "delete", count)["keys"]) for s in streams}
+    sandbox.configure(forbidden_paths=[path])
+    skipped = ok(sync(sandbox, streams, first.final_states()))
+    sandbox.configure(forbidden_paths=[])
+    allowed = ok(sync(sandbox, streams, skipped.final_states()))
+    return SimpleNamespace(**locals())
+
+
+def assert_refused_then_told(outcome: SimpleNamespace, refused: str, other: str) -> None:
+    """Of `forbidden_then_allowed`: the refused stream was skipped, emitting nothing and keeping its state,
+    while the other told its deletions; once allowed, the refused one told its own, the other nothing more."""
+    skipped, allowed = outcome.skipped, outcome.allowed
+    assert any(f"'{refused}' skipped" in w for w in warnings(skipped))
+    assert skipped.records_of(refused) == []
+    assert skipped.stream_state(refused) == outcome.first.stream_state(refused)
+    assert tombstone_keys(skipped, other) == outcome.deleted[other], "the others go on"
+    assert tombstone_keys(allowed, refused) == outcome.deleted[refused]
+    assert tombstones(allowed, other) == []
+
+
+def assert_told_only_by_default(outcome: SimpleNamespace, run_name: str) -> None:
+    """Of `switched_off`: the run `run_name` emitted no tombstone; the default one told every deletion."""
+    for stream in outcome.streams:
+        assert tombstones(getattr(outcome, run_name), stream) == [], stream
+        assert outcome.deleted[stream] and tombstone_keys(outcome.default, stream) == outcome.deleted[stream]
+
+
+def switched_off(
+    sandbox: Sandbox, streams: list[str], without_keys: Callable[[dict[str, Any]], dict[str, Any]]
+) -> SimpleNamespace:
+    """After the same first sync and deletions (one record of each stream), side by side: emit_deletions
+    off, full refresh, the state as saved before keys were kept (`without_keys` of each STATE message), and
+    (proof that there was something to see) the default."""
+    first = ok(sync(sandbox, streams))
+    deleted = {s: set(sandbox.mutate(s, "delete", 1)["keys"]) for s in streams}
+    states = first.final_states()
+    calls = {
+        "off": lambda: ok(sync(sandbox, streams, states, emit_deletions=False)),
+        "full_refresh": lambda: ok(sync(sandbox, streams, states, incremental=False)),
+        "old_state": lambda: ok(sync(sandbox, streams, [without_keys(m) for m in states])),
+        "default": lambda: ok(sync(sandbox, streams, states)),
+    }
+    return SimpleNamespace(sandbox=sandbox, streams=streams, first=first, deleted=deleted, **run_all(calls))
 
 
 # -- sandbox instrumentation -------------------------------------------------------------------------
