@@ -15,12 +15,14 @@ a tombstone for every key saved under it, and its entry goes.
 
 Only what proves a deletion produces one. A stream skipped (403) or failed keeps its state as it was;
 a killed pass keeps the saved keys of every parent it had not finished. A parent read part-way (404
-after some pages) or answered without its list keeps its saved keys (and those it saw) and its cursor,
-with a warning; a parent listing answered without its list takes no parent for gone. Campaign actions
-come 10 a page behind `next` cursors whose meaning under deletions is not documented (a position would
-let a deletion move a later action onto a page already read): an action that a parent's pages left out
-is asked for by id before it is called gone (sandbox switch `actions_deleted_while_paging`), and a
-newsletter that the paged newsletter listing left out likewise (`deleted_while_paging`).
+after some pages: a cursor refused, sandbox `cursor_ttl_seconds` with `expired_cursor_status` 404; or the
+parent deleted meanwhile) or answered without its list (`empty_list_omits_key`) keeps its saved keys (and
+those it saw) and its cursor, with a warning; a parent listing answered without its list takes no parent
+for gone. Campaign actions come 10 a page behind `next` cursors whose meaning under deletions is not
+documented (a position would let a deletion move a later action onto a page already read): an action
+that a parent's pages left out is asked for by id before it is called gone (sandbox switch
+`actions_deleted_while_paging`), and a newsletter that the paged newsletter listing left out likewise
+(`deleted_while_paging`).
 """
 
 from __future__ import annotations
@@ -271,8 +273,9 @@ class ChildStream(FanOutStream):
         self, parent: Parent, missing: list[Key], listing: Listing
     ) -> Iterable[tuple[Key, Mapping[str, Any] | None]]:
         """(key, its record) for each key the parent's read left out: None when it is gone. A list read
-        in one answer is its own proof; a paged one may have shifted under a deletion, so each key is
-        asked for by id where the API can say (see `deletions.ask_by_id`)."""
+        in one answer is its own proof; a paged one may have shifted under a deletion (undocumented:
+        sandbox switch `actions_deleted_while_paging`), so each key is asked for by id where the API
+        can say (`deletions.ask_by_id`)."""
         if not missing or self.child.item is None or listing.pages < 2:
             return ((key, None) for key in missing)
         path, envelope = self.child.item
@@ -286,8 +289,8 @@ class ChildStream(FanOutStream):
         )
 
     def _still_there(self, parents: list[str]) -> Iterator[str]:
-        """The parents a paged parent listing left out that the API still has (or cannot say of):
-        their entries stay, their children are read at the next sync."""
+        """The parents a paged parent listing left out that the API still has (or cannot say of): their
+        entries stay, their children are read at the next sync (sandbox switch `deleted_while_paging`)."""
         if not parents or self.parent_table.item is None:
             return
         path, envelope = self.parent_table.item
