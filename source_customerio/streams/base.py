@@ -253,6 +253,7 @@ class CustomerioStream(HttpStream):
             records = payload.get(records_key) if isinstance(payload, dict) else None
             if not isinstance(records, list):
                 self.answers_without_records += 1
+                paginator.answers_without_records += 1
                 records = []
             try:
                 page_params = paginator.following = paginator.next_params(payload, len(records))
