@@ -18,12 +18,21 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import jsonschema
 from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 
-from integration_tests.connector import CONSOLE_SCRIPT, ConnectorRun, parse_messages, write_inputs
+from integration_tests.connector import (
+    CONSOLE_SCRIPT,
+    ConnectorRun,
+    catalog,
+    parse_messages,
+    primary_key,
+    write_inputs,
+)
+from integration_tests.destination import DELETED_AT
 from integration_tests.sandbox import Sandbox
 from source_customerio.streams.catalog import TABLES
 from source_customerio.streams.deletions import decode_keys
@@ -226,6 +235,85 @@ def complete_read_state(
 def keys_from(cursors: Mapping[str, Any], floor: int) -> set[str]:
     """The keys a read filtering at `floor` must return: cursor at or after it, or no usable cursor."""
     return {key for key, value in cursors.items() if not isinstance(value, int) or value >= floor}
+
+
+# -- deletions ---------------------------------------------------------------------------------------
+
+
+# Every record of every read is emitted again (the tiny sandbox's history is two years long), so that a
+# kill can land in the middle of a list and the destination sees each record in each sync.
+EVERYTHING = {"lookback_window_minutes": 4_000_000}
+
+
+def sync(sandbox: Sandbox, streams: list[str], state: Any = None, incremental: bool = True, **config: Any):
+    """A read of `streams` (incremental unless told) from `state`, with `config` on top of the defaults."""
+    return run("read", config_for(sandbox, **config), catalog(streams, incremental=incremental), state=state)
+
+
+def ok(result: ConnectorRun) -> ConnectorRun:
+    """The run, checked to have ended well (no error, nothing leaked)."""
+    assert result.exit_code == 0 and result.errors == [], result.stdout[-3000:]
+    assert_clean(result)
+    return result
+
+
+def tombstones(result: ConnectorRun, stream: str) -> list[dict[str, Any]]:
+    return [r for r in result.records_of(stream) if r.get(DELETED_AT) is not None]
+
+
+def tombstone_keys(result: ConnectorRun, stream: str) -> set[str]:
+    return {"|".join(str(r[f]) for f in primary_key(stream)) for r in tombstones(result, stream)}
+
+
+def forbidden_then_allowed(
+    sandbox: Sandbox, streams: list[str], path: str, count: int = 1
+) -> SimpleNamespace:
+    """A first sync; `count` records of each stream deleted; a sync with `path` refused (403), then one
+    with nothing refused, each from the state before it."""
+    first = ok(sync(sandbox, streams))
+    deleted = {s: set(sandbox.mutate(s, "delete", count)["keys"]) for s in streams}
+    sandbox.configure(forbidden_paths=[path])
+    skipped = ok(sync(sandbox, streams, first.final_states()))
+    sandbox.configure(forbidden_paths=[])
+    allowed = ok(sync(sandbox, streams, skipped.final_states()))
+    return SimpleNamespace(**locals())
+
+
+def assert_refused_then_told(outcome: SimpleNamespace, refused: str, other: str) -> None:
+    """Of `forbidden_then_allowed`: the refused stream was skipped, emitting nothing and keeping its state,
+    while the other told its deletions; once allowed, the refused one told its own, the other nothing more."""
+    skipped, allowed = outcome.skipped, outcome.allowed
+    assert any(f"'{refused}' skipped" in w for w in warnings(skipped))
+    assert skipped.records_of(refused) == []
+    assert skipped.stream_state(refused) == outcome.first.stream_state(refused)
+    assert tombstone_keys(skipped, other) == outcome.deleted[other], "the others go on"
+    assert tombstone_keys(allowed, refused) == outcome.deleted[refused]
+    assert tombstones(allowed, other) == []
+
+
+def assert_told_only_by_default(outcome: SimpleNamespace, run_name: str) -> None:
+    """Of `switched_off`: the run `run_name` emitted no tombstone; the default one told every deletion."""
+    for stream in outcome.streams:
+        assert tombstones(getattr(outcome, run_name), stream) == [], stream
+        assert outcome.deleted[stream] and tombstone_keys(outcome.default, stream) == outcome.deleted[stream]
+
+
+def switched_off(
+    sandbox: Sandbox, streams: list[str], without_keys: Callable[[dict[str, Any]], dict[str, Any]]
+) -> SimpleNamespace:
+    """After the same first sync and deletions (one record of each stream), side by side: emit_deletions
+    off, full refresh, the state as saved before keys were kept (`without_keys` of each STATE message), and
+    (proof that there was something to see) the default."""
+    first = ok(sync(sandbox, streams))
+    deleted = {s: set(sandbox.mutate(s, "delete", 1)["keys"]) for s in streams}
+    states = first.final_states()
+    calls = {
+        "off": lambda: ok(sync(sandbox, streams, states, emit_deletions=False)),
+        "full_refresh": lambda: ok(sync(sandbox, streams, states, incremental=False)),
+        "old_state": lambda: ok(sync(sandbox, streams, [without_keys(m) for m in states])),
+        "default": lambda: ok(sync(sandbox, streams, states)),
+    }
+    return SimpleNamespace(sandbox=sandbox, streams=streams, first=first, deleted=deleted, **run_all(calls))
 
 
 # -- sandbox instrumentation -------------------------------------------------------------------------

@@ -15,43 +15,30 @@ import jsonschema
 import pytest
 from airbyte_cdk.sources.utils.schema_helpers import ResourceSchemaLoader
 
-from integration_tests.connector import INCREMENTAL, ConnectorRun, catalog, primary_key
+from integration_tests.connector import INCREMENTAL, catalog, primary_key
 from integration_tests.destination import DELETED_AT, final_table
 from integration_tests.sandbox import Sandbox
 from integration_tests.scenarios import (
     DELETION_STREAMS,
-    assert_clean,
+    EVERYTHING,
+    assert_refused_then_told,
+    assert_told_only_by_default,
     complete_read_state,
     config_for,
+    forbidden_then_allowed,
     new_sandbox,
+    ok,
     run,
     run_all,
+    switched_off,
+    tombstone_keys,
+    tombstones,
     warnings,
 )
+from integration_tests.scenarios import sync as read
 from source_customerio.streams.deletions import decode_keys
 
 STREAMS = sorted(DELETION_STREAMS)
-# Every record of every read is emitted again (the tiny sandbox's history is two years long), so that a
-# kill can land in the middle of a list and the destination sees each record in each sync.
-EVERYTHING = {"lookback_window_minutes": 4_000_000}
-
-
-def tombstones(result: ConnectorRun, stream: str) -> list[dict[str, Any]]:
-    return [r for r in result.records_of(stream) if r.get(DELETED_AT) is not None]
-
-
-def tombstone_keys(result: ConnectorRun, stream: str) -> set[str]:
-    return {"|".join(str(r[f]) for f in primary_key(stream)) for r in tombstones(result, stream)}
-
-
-def read(sandbox: Sandbox, streams: list[str], state: Any = None, incremental: bool = True, **config: Any):
-    return run("read", config_for(sandbox, **config), catalog(streams, incremental=incremental), state=state)
-
-
-def ok(result: ConnectorRun) -> ConnectorRun:
-    assert result.exit_code == 0 and result.errors == [], result.stdout[-3000:]
-    assert_clean(result)
-    return result
 
 
 def delete(sandbox: Sandbox, stream: str, count: int = 1) -> set[str]:
@@ -103,34 +90,6 @@ def interrupted(sandbox: Sandbox) -> SimpleNamespace:
     return SimpleNamespace(**locals())
 
 
-def forbidden(sandbox: Sandbox) -> SimpleNamespace:
-    streams = ["campaigns", "collections"]
-    first = ok(read(sandbox, streams))
-    deleted = {s: delete(sandbox, s) for s in streams}
-    sandbox.configure(forbidden_paths=["/v1/collections"])
-    skipped = ok(read(sandbox, streams, first.final_states()))
-    sandbox.configure(forbidden_paths=[])
-    allowed = ok(read(sandbox, streams, skipped.final_states()))
-    return SimpleNamespace(**locals())
-
-
-def switched_off(sandbox: Sandbox) -> SimpleNamespace:
-    """After the same first sync and the same deletions: emit_deletions off, full refresh, a state
-    saved before deletions existed, and (proof that there was something to see) the default."""
-    streams = ["campaigns", "newsletters"]
-    first = ok(read(sandbox, streams))
-    deleted = {s: delete(sandbox, s) for s in streams}
-    states = first.final_states()
-    without_keys = [without(message, "keys") for message in states]
-    calls = {
-        "off": lambda: ok(read(sandbox, streams, states, emit_deletions=False)),
-        "full_refresh": lambda: ok(read(sandbox, streams, states, incremental=False)),
-        "old_state": lambda: ok(read(sandbox, streams, without_keys)),
-        "default": lambda: ok(read(sandbox, streams, states)),
-    }
-    return SimpleNamespace(first=first, deleted=deleted, streams=streams, **run_all(calls))
-
-
 def shifted_pages(sandbox: Sandbox) -> SimpleNamespace:
     """Positional cursors: a newsletter deleted while the list is paged moves a live one off the pages."""
     first = ok(read(sandbox, ["newsletters"], **EVERYTHING))
@@ -158,8 +117,14 @@ def empty_answer(sandbox: Sandbox) -> SimpleNamespace:
 SCENARIOS = {
     "between": (61, deleted_between_syncs),
     "interrupted": (62, interrupted),
-    "forbidden": (63, forbidden),
-    "off": (64, switched_off),
+    "forbidden": (
+        63,
+        lambda sandbox: forbidden_then_allowed(sandbox, ["campaigns", "collections"], "/v1/collections"),
+    ),
+    "off": (
+        64,
+        lambda sandbox: switched_off(sandbox, ["campaigns", "newsletters"], lambda m: without(m, "keys")),
+    ),
     "shifted": (65, shifted_pages),
     "empty": (66, empty_answer),
 }
@@ -249,24 +214,15 @@ def test_the_resumed_read_emits_the_tombstones(outcome):
 
 
 def test_a_forbidden_stream_emits_none_and_keeps_its_keys_for_the_next_read(outcome):
-    forbidden = outcome.forbidden
-    skipped, allowed = forbidden.skipped, forbidden.allowed
-    assert any("'collections' skipped" in w for w in warnings(skipped))
-    assert skipped.records_of("collections") == []
-    assert skipped.stream_state("collections") == forbidden.first.stream_state("collections")
-    assert tombstone_keys(skipped, "campaigns") == forbidden.deleted["campaigns"], "the others go on"
-    assert tombstone_keys(allowed, "collections") == forbidden.deleted["collections"]
-    assert tombstones(allowed, "campaigns") == []
+    assert_refused_then_told(outcome.forbidden, "collections", "campaigns")
 
 
 @pytest.mark.parametrize("run_name", ["off", "full_refresh", "old_state"])
 def test_no_tombstones_when_switched_off_in_full_refresh_or_from_a_state_without_keys(outcome, run_name):
     off = outcome.off
-    result = getattr(off, run_name)
+    assert_told_only_by_default(off, run_name)
     for stream in off.streams:
-        assert tombstones(result, stream) == [], stream
-        assert off.deleted[stream] and tombstone_keys(off.default, stream) == off.deleted[stream]
-        final = result.stream_state(stream) or {}
+        final = getattr(off, run_name).stream_state(stream) or {}
         if run_name == "old_state":
             # It starts keeping keys.
             complete_read_state(off.sandbox, stream, final, off.first.stream_state(stream))

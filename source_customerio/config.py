@@ -180,8 +180,9 @@ class CustomerioConfig(BaseModel):
         default=True,
         title="Emit deletions",
         description="Incremental reads of broadcasts, campaigns, newsletters, segments, snippets, "
-        "collections and transactional messages remember the keys listed by the last complete read, "
-        "and emit a record with `_ab_cdc_deleted_at` set for each key no longer listed, so that "
+        "collections and transactional messages, and of campaign and broadcast actions, newsletter "
+        "variants and transactional contents (per parent), remember the keys listed by the last complete "
+        "read, and emit a record with `_ab_cdc_deleted_at` set for each key no longer listed, so that "
         "destinations in Append + Deduped mode delete the row. Off: no such records, and no keys kept "
         "in the state.",
         json_schema_extra={"order": 12},

@@ -26,7 +26,7 @@ from source_customerio.http.budget import RequestBudget
 from source_customerio.streams.attribute_columns import AttributeColumns
 from source_customerio.streams.base import CustomerioStream, StreamContext
 from source_customerio.streams.catalog import list_streams
-from source_customerio.streams.children import child_streams
+from source_customerio.streams.child_stream import child_streams
 from source_customerio.streams.customers import Customers
 from source_customerio.streams.messages import Deliveries
 from source_customerio.streams.metrics import metrics_streams

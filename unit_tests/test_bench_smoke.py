@@ -131,6 +131,23 @@ def test_the_deletions_figures_are_reported(smoke):
     assert sync and sync.group(1) == sync.group(2) == "50"
 
 
+@pytest.mark.slow  # runs the benchmark at its smoke sizes
+def test_the_child_deletions_figures_are_reported(smoke):
+    """Campaign actions under 200 campaigns: the state with keys is measured against the one without,
+    and the second read's tombstones are exactly the actions gone (deleted, or under a deleted campaign)."""
+    _, text, _ = smoke
+    state = re.search(
+        r"under 200 campaigns the stream state takes ([\d,]+) bytes .*, ([\d,]+) bytes without", text
+    )
+    assert state, text
+    with_keys, without = (int(group.replace(",", "")) for group in state.groups())
+    assert 0 < without < with_keys
+    sync = re.search(
+        r"\((\d+) actions gone\); the next read emitted (\d+) tombstones \(exactly the ones", text
+    )
+    assert sync and sync.group(1) == sync.group(2) and int(sync.group(1)) >= 20
+
+
 def test_profile_categories_follow_the_innermost_known_frame():
     folded = "\n".join(
         [

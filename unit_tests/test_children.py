@@ -61,6 +61,12 @@ def serve(requests_mock, stream: str, children: dict[int, list | dict]) -> None:
         requests_mock.get(f"{US}/{path.format(pid)}", **kwargs)
 
 
+def cursors(blob: dict) -> dict:
+    """A child stream's state without the keys it keeps for deletions (test_child_deletions.py)."""
+    parents = {pid: {k: v for k, v in entry.items() if k != "keys"} for pid, entry in blob["parents"].items()}
+    return {**blob, "parents": parents}
+
+
 def incremental(stream: str, saved: dict, config=None, expect_error=False):
     return read_stream(
         config or ConfigBuilder().build(),
@@ -118,7 +124,7 @@ def test_incremental_keeps_a_cursor_per_parent_and_reads_a_new_parent_whole(requ
     )
     output = incremental("campaign_actions", {"parents": {"1": {"updated": T}}})
     assert sorted(r["id"] for r in records_of(output)) == [12, 13, 21]
-    assert states_of(output, "campaign_actions")[-1] == {
+    assert cursors(states_of(output, "campaign_actions")[-1]) == {
         "parents": {"1": {"updated": T + 5}, "2": {"updated": T - 10 * HOUR}}
     }
 
@@ -142,7 +148,7 @@ def test_children_without_the_cursor_are_always_emitted(requests_mock):
     serve(requests_mock, "newsletter_variants", {4: [variant(41), variant(42, updated=T - 10 * HOUR)]})
     output = incremental("newsletter_variants", {"parents": {"4": {"updated": T}}})
     assert [r["id"] for r in records_of(output)] == [41]
-    assert states_of(output, "newsletter_variants")[-1] == {"parents": {"4": {"updated": T}}}
+    assert cursors(states_of(output, "newsletter_variants")[-1]) == {"parents": {"4": {"updated": T}}}
 
 
 def test_a_parent_deleted_mid_sync_is_skipped_with_a_debug_line(requests_mock, caplog):
@@ -182,7 +188,7 @@ def test_a_resumed_pass_skips_the_parents_already_done(requests_mock):
     assert calls_to(requests_mock, "/v1/campaigns/1/actions") == []
     assert calls_to(requests_mock, "/v1/campaigns/2/actions") == []
     # The pass ends: `done` goes, every parent keeps its cursor.
-    assert states_of(output, "campaign_actions")[-1] == {
+    assert cursors(states_of(output, "campaign_actions")[-1]) == {
         "parents": {"1": {"updated": T}, "2": {"updated": T}, "3": {"updated": T}}
     }
 

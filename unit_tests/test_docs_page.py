@@ -15,7 +15,7 @@ from source_customerio import SourceCustomerio
 from source_customerio.config import CustomerioConfig
 from source_customerio.source import DOCUMENTATION_URL
 from source_customerio.streams.catalog import TABLES
-from source_customerio.streams.children import CHILDREN
+from source_customerio.streams.child_stream import CHILDREN
 from source_customerio.streams.metrics import SERIES
 from unit_tests.builders import ConfigBuilder
 from unit_tests.docs_page import (

@@ -126,6 +126,9 @@ class SandboxProcess:
     def count(self, stream: str) -> int:
         return int(self._admin("GET", f"truth/{stream}?keys=false")["count"])
 
+    def truth(self, stream: str) -> dict[str, Any]:
+        return dict(self._admin("GET", f"truth/{stream}"))
+
     def mutate(self, stream: str, op: str, count: int) -> dict[str, Any]:
         return dict(self._admin("POST", "mutate", {"stream": stream, "op": op, "count": count}))
 

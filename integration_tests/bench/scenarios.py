@@ -15,7 +15,13 @@ from integration_tests.bench.commands import (
     deliveries_start,
     minimal_command,
 )
-from integration_tests.bench.deletions import deletion_notes, measure_deletions
+from integration_tests.bench.deletions import (
+    CAMPAIGNS,
+    child_deletion_notes,
+    deletion_notes,
+    measure_child_deletions,
+    measure_deletions,
+)
 from integration_tests.bench.machine import connector_version, machine
 from integration_tests.bench.people_export import prepare_export_file, run_people_export
 from integration_tests.bench.processes import SandboxProcess, measure
@@ -207,6 +213,8 @@ def run_benchmark(sizes: Sizes, profile: bool = False, log: Any = None) -> Repor
     derive(report, people)
     say("bench: deletions: the state of the largest deletable list, and a sync that finds some gone ...")
     report.notes.extend(deletion_notes(measure_deletions("large" if sizes.people >= 100_000 else "small")))
+    say(f"bench: deletions: the state of campaign_actions under {CAMPAIGNS} campaigns, and a sync ...")
+    report.notes.extend(child_deletion_notes(measure_child_deletions()))
     info["load average at end (1/5/15 min)"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     at_end = connector_version()
     if at_end != info["connector"]:

@@ -17,9 +17,9 @@ from .deliveries import Deliveries
 from .exports import Exports
 from .people import People
 from .quirks import Quirks
+from .subresources import DELETABLE_CHILDREN, SubResources
 from .subresources import PRIMARY_KEYS as SUB_PRIMARY_KEYS
 from .subresources import STREAMS as SUB_STREAMS
-from .subresources import SubResources
 from .tables import Ctx, Table
 from .util import ApiError
 
@@ -47,7 +47,8 @@ DEFAULT_PAGE_CAP: dict[str, int | None] = {"tiny": 3, "small": None, "large": No
 PRIMARY_KEYS: dict[str, list[str]] = {s: ["id"] for s in STREAMS}
 PRIMARY_KEYS.update(customers=["cio_id"], snippets=["name"], eps_suppression=["suppression_type", "email"])
 PRIMARY_KEYS.update(SUB_PRIMARY_KEYS)
-# The lists whose records the `delete` mutation removes (they leave the list, the truth and their routes).
+# The lists whose records the `delete` mutation removes (they leave the list, the truth and their routes;
+# a deleted parent's sub-resources go with it). Child records can be deleted too: DELETABLE_CHILDREN.
 DELETABLE = (
     "broadcasts",
     "transactional_messages",
@@ -196,10 +197,11 @@ class World:
         return {"keys": keys, "cursor": now}
 
     def _delete(self, stream: str, count: int, now: int) -> dict[str, Any]:
+        if stream in DELETABLE_CHILDREN:
+            return self.sub.delete(stream, count, now)
         if stream not in DELETABLE:
-            raise ApiError(
-                400, f"stream {stream!r} cannot be deleted from; these can: {', '.join(DELETABLE)}"
-            )
+            names = ", ".join((*DELETABLE, *DELETABLE_CHILDREN))
+            raise ApiError(400, f"stream {stream!r} cannot be deleted from; these can: {names}")
         table = self.tables[stream]
         picked = table.delete(count)
         return {"keys": [table.key(table.record(i)) for i in picked], "cursor": now}

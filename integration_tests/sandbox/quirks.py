@@ -84,6 +84,11 @@ class Quirks:
     metrics_tz_ignored: bool = False
     # Version-2 metrics leave out the newest N days of the range asked (not counted yet).
     metrics_newest_days_omitted: int = 0
+    # -- child deletions ------------------------------------------------------------------------------------
+    # Campaign actions' cursors are positions too: with N > 0, each time the first page of a campaign's
+    # actions is served, its first N actions are deleted, so the next page starts N actions further on and
+    # N actions still there go unlisted.
+    actions_deleted_while_paging: int = 0
 
     @classmethod
     def field_names(cls) -> set[str]:

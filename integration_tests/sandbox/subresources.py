@@ -1,9 +1,12 @@
 """The tables under the tables: per-parent routes, their records, daily metrics, truth and mutations.
 
-Routes (each answers 404 for an unknown parent, and for the first `deleted_parents` parents of each
-list, which stay listed: deleted between the listing and this request):
-- `GET /v1/campaigns/{id}/actions`: up to 10 a page, `start`/`next`; `/v1/broadcasts/{id}/actions`,
-  `/v1/newsletters/{id}/contents`, `/v1/transactional/{id}/contents`: whole lists.
+Routes (each answers 404 for an unknown or deleted parent, and for the first `deleted_parents` parents
+of each list, which stay listed: deleted between the listing and this request):
+- `GET /v1/campaigns/{id}/actions`: up to 10 a page, `start`/`next` (positions: an action deleted before
+  a cursor moves the later ones up; `actions_deleted_while_paging` deletes some as the first page is
+  served); `GET /v1/campaigns/{id}/actions/{id}`: one action, `{"action": ...}`, or 404.
+- `/v1/broadcasts/{id}/actions`, `/v1/newsletters/{id}/contents`, `/v1/transactional/{id}/contents`:
+  whole lists (`{}` when empty under `empty_list_omits_key`).
 - Metrics, `{"metric": {"series": {name: [count per period, oldest first]}}}`:
   `GET /v1/campaigns/{id}/metrics` and `/v1/campaigns/{id}/actions/{id}/metrics` take `version`
   (required); version 2 takes `res` (daily only here), `tz` (default EST), `start`, `end` (unix; the
@@ -14,6 +17,11 @@ A day's counts are a pure function of (seed, object, date), zero before the obje
 what `mutate(<metrics stream>, "update", n)` added to yesterday (opens and clicks that came late).
 Newsletter contents carry no created/updated unless the quirk `newsletter_contents_updated` is set, as in
 the OpenAPI document.
+
+Deletions: `mutate(<child stream>, "delete", n)` deletes n children of live parents (they leave their
+parent's list, the by-id route, the truth, and an action its metrics); a parent deleted from its list
+(`data.DELETABLE`) takes its sub-resources with it. The parent's own record (its `actions`, `content_ids`)
+is left as it was.
 """
 
 from __future__ import annotations
@@ -55,6 +63,13 @@ CHILD_STREAMS = {
     "segment_memberships": "segments",
 }
 STREAMS = (*CHILD_STREAMS, *METRIC_STREAMS)
+# The child streams whose records the `delete` mutation removes.
+DELETABLE_CHILDREN = (
+    "campaign_actions",
+    "broadcast_actions",
+    "newsletter_variants",
+    "transactional_contents",
+)
 PRIMARY_KEYS = {
     "campaign_actions": ["campaign_id", "id"],
     "broadcast_actions": ["broadcast_id", "id"],
@@ -138,6 +153,7 @@ class SubResources:
         self._lock = threading.Lock()
         self._updated: dict[tuple[str, str], int] = {}  # (stream, "parent|child") -> new `updated`
         self._bumps: dict[tuple[str, tuple[int, ...], int], int] = {}  # (stream, ids, ordinal) -> extra sends
+        self._gone: set[tuple[str, str]] = set()  # (stream, "parent|child") of deleted children
         self._mutations = 0
 
     # parents --------------------------------------------------------------------------------------------
@@ -153,7 +169,7 @@ class SubResources:
 
     def live_parents(self, stream: str) -> Iterator[Record]:
         table = self.world.tables[stream]
-        for index in range(table.count):
+        for index in table.indices():
             if not self.deleted(index):
                 yield table.record(index)
 
@@ -178,6 +194,8 @@ class SubResources:
                 row.update(
                     created=created, updated=created + Draw(ctx.seed, row["id"]).below(last - created + 1)
                 )
+        if self._gone:
+            rows = [row for row in rows if (stream, f"{pid}|{row['id']}") not in self._gone]
         for row in rows:
             bumped = self._updated.get((stream, f"{pid}|{row['id']}"))
             if bumped is not None and "updated" in row:
@@ -201,26 +219,42 @@ class SubResources:
     def routes(self, api: Api) -> list[tuple[str, Callable[[Req, list[str]], Payload]]]:
         def campaign_actions(req: Req, groups: list[str]) -> Payload:
             table, index = self.parent("campaigns", groups[0])
-            rows = self.children("campaign_actions", table.record(index))
+            parent = table.record(index)
+            rows = self.children("campaign_actions", parent)
             lim = api.limit(req, 10, 10)
 
             def serve(state: dict[str, Any]) -> tuple[Payload, dict[str, Any] | None]:
                 pos = int(state.get("p", 0))
                 end = min(pos + lim, len(rows))
+                doomed = self.world.quirks.actions_deleted_while_paging
+                if doomed and pos == 0:
+                    with self._lock:
+                        self._gone.update(
+                            ("campaign_actions", f"{int(parent['id'])}|{row['id']}") for row in rows[:doomed]
+                        )
                 return {"actions": rows[pos:end]}, ({"p": end} if end < len(rows) else None)
 
             # Through the API's paging, quirks included (empty pages with `next`, loops, expiry).
             return api._page(req, "actions", {"actions": []}, serve)
 
+        def campaign_action(req: Req, groups: list[str]) -> Payload:
+            table, index = self.parent("campaigns", groups[0])
+            for row in self.children("campaign_actions", table.record(index)):
+                if str(row["id"]) == groups[1]:
+                    return {"action": row}
+            raise ApiError(404, "The campaign and/or action do not exist.")
+
         def whole(stream: str, envelope: str) -> Callable[[Req, list[str]], Payload]:
             def handler(req: Req, groups: list[str]) -> Payload:
                 table, index = self.parent(CHILD_STREAMS[stream], groups[0])
-                return {envelope: self.children(stream, table.record(index))}
+                rows = self.children(stream, table.record(index))
+                return {envelope: rows} if rows or not self.world.quirks.empty_list_omits_key else {}
 
             return handler
 
         return [
             ("/v1/campaigns/{id}/actions", campaign_actions),
+            ("/v1/campaigns/{id}/actions/{id}", campaign_action),
             ("/v1/broadcasts/{id}/actions", whole("broadcast_actions", "actions")),
             ("/v1/newsletters/{id}/contents", whole("newsletter_variants", "contents")),
             ("/v1/transactional/{id}/contents", whole("transactional_contents", "contents")),
@@ -238,7 +272,7 @@ class SubResources:
             subject = parent = table.record(index)
             ids: tuple[int, ...] = (int(parent["id"]),)
             if stream == "campaign_action_metrics":
-                refs = [r for r in parent["actions"] if str(r["id"]) == groups[1]]
+                refs = [r for r in self.actions(parent) if str(r["id"]) == groups[1]]
                 if not refs:
                     raise ApiError(404, f"action {groups[1]} not found")
                 ids = (*ids, int(refs[0]["id"]))
@@ -304,30 +338,47 @@ class SubResources:
             first = max(oldest, datetime.fromtimestamp(int(parent["created"]), zone).date())
             days = [first + timedelta(days=i) for i in range((yesterday - first).days + 1)]
             if stream == "campaign_action_metrics":
-                for ref in parent["actions"]:
+                for ref in self.actions(parent):
                     yield (int(parent["id"]), int(ref["id"])), days
             else:
                 yield (int(parent["id"]),), days
 
+    def actions(self, campaign: Record) -> list[dict[str, Any]]:
+        """The campaign's action references, less the actions deleted since."""
+        pid = int(campaign["id"])
+        return [
+            ref for ref in campaign["actions"] if ("campaign_actions", f"{pid}|{ref['id']}") not in self._gone
+        ]
+
     # mutations ------------------------------------------------------------------------------------------
+    def _pick(self, stream: str, count: int) -> list[str]:
+        """`parent|child` keys of `count` distinct children of live parents, drawn afresh each call."""
+        self._mutations += 1
+        draw = Draw(self.ctx.seed, salt(stream), 98, self._mutations)
+        pairs = [f"{int(p['id'])}|{row['id']}" for p in self.live_parents(CHILD_STREAMS[stream])
+                 for row in self.children(stream, p)]  # fmt: skip
+        return [pairs[i] for i in draw.distinct_below(count, len(pairs))]
+
+    def delete(self, stream: str, count: int, now: int) -> dict[str, Any]:
+        with self._lock:
+            picked = self._pick(stream, count)
+            self._gone.update((stream, key) for key in picked)
+            return {"keys": picked, "cursor": now}
+
     def mutate(self, stream: str, op: str, count: int, now: int) -> dict[str, Any]:
         if op != "update" or stream == "segment_memberships":
             raise ApiError(
                 400, f"stream {stream!r} supports op 'update' only" if op != "update" else "not mutable"
             )
         with self._lock:
-            self._mutations += 1
-            draw = Draw(self.ctx.seed, salt(stream), 98, self._mutations)
             if stream in CHILD_STREAMS:
-                pairs = [(int(p["id"]), row["id"]) for p in self.live_parents(CHILD_STREAMS[stream])
-                         for row in self.children(stream, p)]  # fmt: skip
-                picked = [
-                    f"{pid}|{cid}" for pid, cid in (pairs[i] for i in draw.distinct_below(count, len(pairs)))
-                ]
+                picked = self._pick(stream, count)
                 for key in picked:
                     self._updated[(stream, key)] = now
                 return {"keys": picked, "cursor": now}
             # Late opens and clicks: yesterday's counts grow.
+            self._mutations += 1
+            draw = Draw(self.ctx.seed, salt(stream), 98, self._mutations)
             objects = [ids for ids, days in self.metric_days(stream) if days]
             zone = timezone.utc if METRIC_STREAMS[stream][1] == 2 else EST
             day = today_in(zone) - timedelta(days=1)

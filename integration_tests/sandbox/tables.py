@@ -73,6 +73,10 @@ class Table:
     def count(self) -> int:
         return self._count - len(self._deleted)
 
+    def indices(self) -> list[int]:
+        """The indices of the records that exist (not deleted), in index order."""
+        return [i for i in range(self._count) if i not in self._deleted]
+
     def id_of(self, index: int) -> int:
         return self.id_base + index
 

@@ -42,6 +42,9 @@ class Paginator(ABC):
         self.following: dict[str, Any] | None = None
         # Where warnings go (a repeated cursor); the stream reading the walk sets its own.
         self.warn: Callable[[str], None] = logging.getLogger("airbyte").warning
+        # Answers of this walk that carried no list under the records key (`{}` for an empty list, or
+        # a glitch): a walk with any cannot prove that a record is gone.
+        self.answers_without_records = 0
 
     def first_params(self) -> dict[str, Any]:
         return {"limit": self.page_size} if self.page_size else {}

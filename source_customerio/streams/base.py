@@ -16,11 +16,13 @@ from typing import Any
 
 import requests
 from airbyte_cdk.models import FailureType, StreamDescriptor, SyncMode
+from airbyte_cdk.sources.http_config import MAX_CONNECTION_POOL_SIZE
 from airbyte_cdk.sources.streams.core import StreamData
 from airbyte_cdk.sources.streams.http import HttpStream
 from airbyte_cdk.sources.streams.http.error_handlers import BackoffStrategy, ErrorHandler
 from airbyte_cdk.sources.streams.http.requests_native_auth import TokenAuthenticator
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
+from requests.adapters import HTTPAdapter
 
 from source_customerio.config import CustomerioConfig
 from source_customerio.errors import RequestRefusedError, StreamForbiddenError, transient_error
@@ -72,6 +74,13 @@ class CustomerioStream(HttpStream):
         # Answers that carried no list under the records key (a `{}` for an empty list, or a glitch).
         self.answers_without_records = 0
         super().__init__(authenticator=context.authenticator, api_budget=context.budget)
+        # The CDK sizes the connection pool of https:// hosts only (40 connections): a loopback base_url
+        # (the sandbox, a local proxy) gets the same, or the threads beyond urllib3's default of 10 would
+        # each open and discard a connection, with a "Connection pool is full" warning per request.
+        self._http_client._session.mount(
+            "http://",
+            HTTPAdapter(pool_connections=MAX_CONNECTION_POOL_SIZE, pool_maxsize=MAX_CONNECTION_POOL_SIZE),
+        )
 
     # Every stream keeps its state here; what it holds is each stream's own (see its docstring).
     @property
@@ -253,6 +262,7 @@ class CustomerioStream(HttpStream):
             records = payload.get(records_key) if isinstance(payload, dict) else None
             if not isinstance(records, list):
                 self.answers_without_records += 1
+                paginator.answers_without_records += 1
                 records = []
             try:
                 page_params = paginator.following = paginator.next_params(payload, len(records))

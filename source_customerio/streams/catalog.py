@@ -15,10 +15,9 @@ from typing import Any, Literal
 from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
 
-from source_customerio.errors import StreamForbiddenError
 from source_customerio.http.pagination import CursorPagination, NoPagination, Paginator
 from source_customerio.streams.base import CustomerioStream, StreamContext
-from source_customerio.streams.deletions import Key, key_of
+from source_customerio.streams.deletions import Key, ask_by_id
 from source_customerio.streams.incremental import ClientSideIncrementalMixin
 
 
@@ -223,31 +222,9 @@ class IncrementalListStream(ClientSideIncrementalMixin, ListStream):
             yield from super().recheck(keys)
             return
         path, envelope = self.table.item
-        for n, key in enumerate(keys):
-            try:
-                payload = self.request(path.format(id=key[0]), allow_missing=True)
-            except StreamForbiddenError as forbidden:
-                self.logger.warning(
-                    f"Stream '{self.name}': the App API key may not read {forbidden.endpoint} (403: "
-                    f"{forbidden.detail}), so {len(keys) - n} record(s) this read did not list cannot be "
-                    "told deleted; they are kept, and asked about again at the next sync."
-                )
-                yield from ((left, {}) for left in keys[n:])
-                return
-            if payload is None:
-                yield key, None
-                continue
-            record = payload.get(envelope) if isinstance(payload, Mapping) else None
-            record = self.normalize(dict(record)) if isinstance(record, Mapping) else None
-            if record is not None and key_of(record, self.key_fields) == key:
-                yield key, record
-                continue
-            self.logger.warning(
-                f"Stream '{self.name}': GET /{path.format(id=key[0])} answered without the {envelope} "
-                f"(keys: {sorted(payload) if isinstance(payload, Mapping) else type(payload).__name__}); "
-                "it is not counted as deleted."
-            )
-            yield key, {}
+        yield from ask_by_id(
+            self, keys, lambda key: path.format(id=key[0]), envelope, self.normalize, self.key_fields
+        )
 
 
 def list_streams(context: StreamContext) -> list[CustomerioStream]:

@@ -1,10 +1,10 @@
-"""The tables under the tables: a second declarative table, and one fan-out class for all of them.
+"""The tables under the tables: one fan-out class for all of them (the child tables of
+`child_stream.py`, the daily metrics of `metrics.py`).
 
-A child table names its parent (a row of `catalog.TABLES`), the path under one parent, the records
-key, its own key and cursor. Each sync lists the parents, then reads several parents' children side
-by side under the shared budget (`Prefetcher`: in order; pages of parents ahead of the reader wait on
-disk, so memory stays flat whatever the number of parents). Every record carries its parent's id,
-which is part of its primary key.
+A fan-out stream names its parent (a row of `catalog.TABLES`). Each sync lists the parents, then
+reads several parents' children side by side under the shared budget (`Prefetcher`: in order; pages of
+parents ahead of the reader wait on disk, so memory stays flat whatever the number of parents). Every
+record carries its parent's id, which is part of its primary key.
 
 State, bounded by the number of parents:
     {"parents": {"<parent id>": {<cursor field>: <highest value read>}}, "done": ["<parent id>", ...]}
@@ -12,7 +12,8 @@ State, bounded by the number of parents:
 lists the parents already read in a pass that has not ended: a sync killed mid-fan-out resumes with
 the parents left. A STATE follows each group of parents; at the end of a pass `done` goes, and parents
 no longer listed are forgotten. A stream without a cursor (segment memberships) keeps `done` only and
-ends a pass with the CDK's full-refresh-complete marker.
+ends a pass with the CDK's full-refresh-complete marker. The child tables also keep each parent's
+child keys, for deletions (`child_stream.py`).
 
 A parent deleted between the listing and its children's request answers 404: it is skipped with a
 debug line. A 403 skips the stream with the warning every stream gives (`CustomerioStream`).
@@ -23,7 +24,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import orjson
@@ -49,76 +50,15 @@ PAGES_ON_DISK = Codec(encode=orjson.dumps, decode=orjson.loads)
 TABLES_BY_NAME = {table.name: table for table in TABLES}
 
 
-def _member(identifiers: Any) -> dict[str, Any] | None:
-    # GET /v1/segments/{id}/membership: `identifiers` items are {email, id, cio_id}; `ids` repeats `id`.
-    return dict(identifiers) if isinstance(identifiers, Mapping) else None
+@dataclass
+class Listing:
+    """What reading a parent's sub-resource showed besides its records: written by the worker that
+    reads it, read by the reader once all the parent's pages are in."""
 
-
-@dataclass(frozen=True)
-class Child:
-    name: str
-    parent: str
-    path: str
-    records_key: str
-    parent_key: str
-    key: str = "id"
-    cursor_field: str | None = None
-    page_size: int | None = None
-    to_record: Callable[[Any], dict[str, Any] | None] | None = None
-
-    @property
-    def primary_key(self) -> list[str]:
-        return [self.parent_key, self.key]
-
-
-CHILDREN: tuple[Child, ...] = (
-    # Up to 10 actions a page; `next` becomes `start` (listCampaignActions).
-    Child(
-        "campaign_actions",
-        "campaigns",
-        "campaigns/{parent_id}/actions",
-        "actions",
-        "campaign_id",
-        cursor_field="updated",
-    ),
-    Child(
-        "broadcast_actions",
-        "broadcasts",
-        "broadcasts/{parent_id}/actions",
-        "actions",
-        "broadcast_id",
-        cursor_field="updated",
-    ),
-    # Newsletter contents have no created/updated in the OpenAPI document: a record without the cursor
-    # is always emitted (the sandbox switch `newsletter_contents_updated` gives them one).
-    Child(
-        "newsletter_variants",
-        "newsletters",
-        "newsletters/{parent_id}/contents",
-        "contents",
-        "newsletter_id",
-        cursor_field="updated",
-    ),
-    Child(
-        "transactional_contents",
-        "transactional_messages",
-        "transactional/{parent_id}/contents",
-        "contents",
-        "transactional_message_id",
-        cursor_field="updated",
-    ),
-    # Personal data, full refresh only; up to 30,000 people a page.
-    Child(
-        "segment_memberships",
-        "segments",
-        "segments/{parent_id}/membership",
-        "identifiers",
-        "segment_id",
-        key="cio_id",
-        page_size=30_000,
-        to_record=_member,
-    ),
-)
+    answered: bool = False  # False: 404 at once, the parent is gone
+    finished: bool = False  # the walk reached the list's end (not a 404 part-way)
+    pages: int = 0
+    without_records: int = 0  # answers with no list under the records key
 
 
 @dataclass(frozen=True)
@@ -126,6 +66,7 @@ class Parent:
     key: str
     record: Mapping[str, Any]
     saved: Any
+    listing: Listing = field(default_factory=Listing)
 
 
 @dataclass
@@ -138,6 +79,9 @@ class Pass:
     done: list[str]
     prefetcher: Prefetcher[Parent, list[dict[str, Any]]]
     group_size: int
+    sync_mode: SyncMode
+    # Every answer of the parent listing carried its list: parents it leaves out are no longer there.
+    listed_whole: bool
     position: int = 0
     finished: bool = False
 
@@ -201,14 +145,21 @@ class FanOutStream(CustomerioStream):
         # No parent has id 0, so a key allowed to read the endpoint gets 404 (treated as readable).
         return "GET", self.sub_path("0"), {}, None
 
-    def sub_pages(self, path: str, records_key: str, page_size: int | None = None) -> Iterator[list[Any]]:
+    def sub_pages(
+        self, path: str, records_key: str, page_size: int | None = None, listing: Listing | None = None
+    ) -> Iterator[list[Any]]:
         """The records of each page of a parent's sub-resource (an empty page too); no page at all when
-        the parent is gone (a 404: deleted after the listing; sandbox switch `deleted_parents`)."""
-        answered = False
-        for records in self.pages(path, CursorPagination(page_size), records_key, allow_missing=True):
-            answered = True
+        the parent is gone (a 404: deleted after the listing; sandbox switch `deleted_parents`). What the
+        walk showed goes to `listing`."""
+        listing = listing or Listing()
+        paginator = CursorPagination(page_size)
+        for records in self.pages(path, paginator, records_key, allow_missing=True):
+            listing.answered = True
+            listing.pages += 1
             yield records
-        if not answered:
+        listing.finished = paginator.finished
+        listing.without_records = paginator.answers_without_records
+        if not listing.answered:
             self.logger.debug(
                 f"Stream '{self.name}': /{path} answered 404 (deleted during the sync); skipped."
             )
@@ -221,15 +172,6 @@ class FanOutStream(CustomerioStream):
             failure_type=FailureType.system_error,
             stream_descriptor=StreamDescriptor(name=self.name),
         )
-
-    def lower_bound(self, saved: Any, sync_mode: SyncMode) -> int | None:
-        """Records whose cursor is older than this are left out: start_date, and in an incremental
-        read the parent's saved cursor less the lookback (lists are unordered, edits land mid-sync)."""
-        bounds = [self.context.config.start_timestamp]
-        if sync_mode == SyncMode.incremental and isinstance(saved, int) and not isinstance(saved, bool):
-            bounds.append(saved - self.context.config.lookback_window_minutes * 60)
-        present = [b for b in bounds if b is not None]
-        return max(present) if present else None
 
     # -- the walk over the parents -----------------------------------------------------------------
 
@@ -274,7 +216,8 @@ class FanOutStream(CustomerioStream):
         listed: list[str] = []
         records: dict[str, Mapping[str, Any]] = {}
         table = self.parent_table
-        for page in self.pages(table.path, table.paginator(), table.records_key):
+        walk = table.paginator()
+        for page in self.pages(table.path, walk, table.records_key):
             for raw in page:
                 if (
                     isinstance(raw, Mapping)
@@ -297,7 +240,8 @@ class FanOutStream(CustomerioStream):
             codec=PAGES_ON_DISK,
         )
         group_size = max(GROUP_PARENTS, math.ceil(len(units) / STATES_PER_PASS))
-        return Pass(units, listed, cursors, list(done), prefetcher, group_size)
+        whole = walk.answers_without_records == 0
+        return Pass(units, listed, cursors, list(done), prefetcher, group_size, sync_mode, whole)
 
     def _read_group(self, walk: Pass) -> Iterator[dict[str, Any]]:
         cursor, parents_read, records_read = self.record_cursor, 0, 0
@@ -307,20 +251,20 @@ class FanOutStream(CustomerioStream):
             and records_read < GROUP_RECORDS
         ):
             parent = walk.units[walk.position]
+            admit = self.open_parent(walk, parent)
             highest, exists = parent.saved, False
             for page in walk.prefetcher.items(walk.position):
                 exists = True
                 for record in page:
+                    if not admit(record):
+                        continue
                     value = record.get(cursor) if cursor else None
                     if value is not None and (highest is None or _later(value, highest)):
                         highest = value
                     yield record
                 records_read += len(page)
                 self.progress.add(len(page))
-            if not exists:
-                walk.cursors.pop(parent.key, None)
-            elif cursor and highest is not None:
-                walk.cursors[parent.key] = {cursor: highest}
+            yield from self.close_parent(walk, parent, exists, highest)
             walk.done.append(parent.key)
             walk.position += 1
             parents_read += 1
@@ -330,10 +274,33 @@ class FanOutStream(CustomerioStream):
         walk.finished = True
         walk.prefetcher.close()
         if cursor:
-            listed = set(walk.listed)
-            self.state = self._cursor_state({k: v for k, v in walk.cursors.items() if k in listed})
+            yield from self.close_pass(walk)
+            self.state = self._cursor_state(walk.cursors)
         else:
             self.state = dict(COMPLETE)
+
+    # -- what a subclass may refine: per parent, which records, and what the state keeps ------------
+
+    def open_parent(self, walk: Pass, parent: Parent) -> Callable[[Mapping[str, Any]], bool]:
+        """Before the parent's records: which of them are emitted (every one, here)."""
+        return _everything
+
+    def close_parent(
+        self, walk: Pass, parent: Parent, exists: bool, highest: Any
+    ) -> Iterator[dict[str, Any]]:
+        """After the parent's records: its entry in the state, and any record that follows them."""
+        if not exists:
+            walk.cursors.pop(parent.key, None)
+        elif self.record_cursor and highest is not None:
+            walk.cursors[parent.key] = {self.record_cursor: highest}
+        return iter(())
+
+    def close_pass(self, walk: Pass) -> Iterator[dict[str, Any]]:
+        """At the end of a pass: the parents no longer listed are forgotten."""
+        listed = set(walk.listed)
+        for key in [key for key in walk.cursors if key not in listed]:
+            del walk.cursors[key]
+        return iter(())
 
     def _cursor_state(self, cursors: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return {"parents": dict(cursors)} if self.record_cursor else {}
@@ -358,52 +325,12 @@ class FanOutStream(CustomerioStream):
         return {k: dict(v) for k, v in parents.items()}, list(done)
 
 
+def _everything(record: Mapping[str, Any]) -> bool:
+    return True
+
+
 def _later(value: Any, than: Any) -> bool:
     try:
         return bool(value > than)
     except TypeError:  # a saved cursor of another type (hand-edited state): the new value wins
         return True
-
-
-class ChildStream(FanOutStream):
-    """A row of CHILDREN: the sub-resource list of each parent, filtered on the child's cursor."""
-
-    def __init__(self, child: Child, context: StreamContext) -> None:
-        self.child = child
-        super().__init__(child, context)
-
-    @property
-    def record_cursor(self) -> str | None:
-        return self.child.cursor_field
-
-    def sub_path(self, parent_id: str) -> str:
-        return self.child.path.format(parent_id=parent_id)
-
-    def parent_pages(self, parent: Parent, sync_mode: SyncMode) -> Iterator[list[dict[str, Any]]]:
-        child, normalize = self.child, self.normalize
-        floor = self.lower_bound(parent.saved, sync_mode) if child.cursor_field else None
-        for raw_records in self.sub_pages(self.sub_path(parent.key), child.records_key, child.page_size):
-            page = []
-            for raw in raw_records:
-                record = (
-                    child.to_record(raw)
-                    if child.to_record
-                    else (dict(raw) if isinstance(raw, Mapping) else None)
-                )
-                if record is None:
-                    continue
-                record[child.parent_key] = parent.record["id"]
-                record = normalize(record)
-                if record.get(child.key) in (None, ""):
-                    raise self.unexpected(
-                        f"/{self.sub_path(parent.key)} listed an item without its '{child.key}'."
-                    )
-                value = record.get(child.cursor_field) if child.cursor_field else None
-                if floor is not None and isinstance(value, int) and value < floor:
-                    continue
-                page.append(record)
-            yield page
-
-
-def child_streams(context: StreamContext) -> list[CustomerioStream]:
-    return [ChildStream(child, context) for child in CHILDREN]

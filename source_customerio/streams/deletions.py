@@ -23,10 +23,15 @@ import base64
 import binascii
 import json
 import zlib
-from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from source_customerio.errors import StreamForbiddenError
+
+if TYPE_CHECKING:
+    from source_customerio.streams.base import CustomerioStream
 
 DELETED_AT = "_ab_cdc_deleted_at"
 INT_DELTAS = "int_deltas"
@@ -170,3 +175,43 @@ class KeyLedger:
     def complete(self) -> dict[str, Any]:
         """What the state keeps beside the cursor once the pass has read the whole list."""
         return {"keys": encode_keys(self.seen)} if self.seen is not None else {}
+
+
+def ask_by_id(
+    stream: CustomerioStream,
+    keys: Sequence[Key],
+    path_of: Callable[[Key], str],
+    envelope: str,
+    shape: Callable[[dict[str, Any]], dict[str, Any]],
+    fields: Sequence[str],
+) -> Iterator[tuple[Key, Mapping[str, Any] | None]]:
+    """(key, its record) for each key a paged listing left out, asked for one by one (`path_of(key)`,
+    the record under `envelope`, made a stream record by `shape`): None when the API answers 404 (it is
+    gone), an empty mapping when it cannot say (403, an answer without that record): such a key is kept,
+    and asked about again at the next sync."""
+    for n, key in enumerate(keys):
+        path = path_of(key)
+        try:
+            payload = stream.request(path, allow_missing=True)
+        except StreamForbiddenError as forbidden:
+            stream.logger.warning(
+                f"Stream '{stream.name}': the App API key may not read {forbidden.endpoint} (403: "
+                f"{forbidden.detail}), so {len(keys) - n} record(s) this read did not list cannot be "
+                "told deleted; they are kept, and asked about again at the next sync."
+            )
+            yield from ((left, {}) for left in keys[n:])
+            return
+        if payload is None:
+            yield key, None
+            continue
+        record = payload.get(envelope) if isinstance(payload, Mapping) else None
+        record = shape(dict(record)) if isinstance(record, Mapping) else None
+        if record is not None and key_of(record, fields) == key:
+            yield key, record
+            continue
+        stream.logger.warning(
+            f"Stream '{stream.name}': GET /{path} answered without the {envelope} (keys: "
+            f"{sorted(payload) if isinstance(payload, Mapping) else type(payload).__name__}); it is not "
+            "counted as deleted."
+        )
+        yield key, {}
