@@ -11,7 +11,8 @@ PYAIRBYTE_VENV ?= .venv-pyairbyte
 CONNECTOR_IMAGE ?=
 PYTEST_IMAGE_ARGS := $(if $(CONNECTOR_IMAGE),--connector-image=$(CONNECTOR_IMAGE) --read-from-streams=all,-m "not image_tests")
 
-.PHONY: pyairbyte install lint test test-unit test-integration live-test image base-image demo bench bench-smoke sandbox clean
+.PHONY: pyairbyte install lint test test-unit test-integration live-test image base-image demo bench bench-smoke sandbox \
+	mutation clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -77,5 +78,15 @@ bench: install  ## the benchmark table (unthrottled and 10 req/s + 150 ms)
 bench-smoke: install
 	PYTHONPATH=. $(PY) -m integration_tests.bench --smoke
 
+# Mutation testing (mutmut, configured in pyproject.toml) of http/ and streams/base.py against the unit
+# tests; never part of `make test` (about an hour on one core). One worker: the machine's other core is
+# left to whoever shares it. Results are kept in mutants/ (git-ignored): a second run only re-tests
+# mutants whose code or tests changed; `rm -rf mutants` starts afresh. docs/mutation.md lists the survivors.
+mutation: install  ## mutmut's score on http/ and streams/base.py (killed / total, and the survivors)
+	@mkdir -p mutants
+	@echo "mutmut run --max-children 1 (progress in mutants/run.log)"
+	@$(BIN)/mutmut run --max-children 1 > mutants/run.log 2>&1 || { tail -c 3000 mutants/run.log; exit 1; }
+	$(PY) scripts/mutation_score.py
+
 clean:
-	rm -rf $(VENV) $(PYAIRBYTE_VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	rm -rf mutants $(VENV) $(PYAIRBYTE_VENV) build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
