@@ -224,3 +224,51 @@ def test_offset_paginator_ends_on_an_empty_page():
 def test_no_pagination():
     assert NoPagination(100).first_params() == {}
     assert NoPagination().next_params({"next": "x"}, 10) is None
+
+
+@pytest.mark.parametrize(
+    ("token", "shown"),
+    [
+        ("c" * 24, "c" * 24),  # up to 24 characters: quoted whole
+        ("0123456789abcdefghijKLMNO", "0123456789abcdefghij…"),  # longer: its first 20, then an ellipsis
+    ],
+)
+def test_the_repeated_cursor_warning_quotes_the_cursor_shortened(token, shown):
+    warnings = []
+    paginator = CursorPagination(10)
+    paginator.warn = warnings.append
+    assert paginator.next_params({"next": token}, 1) == {"limit": 10, "start": token}
+    assert paginator.next_params({"next": token}, 1) is None
+    assert warnings == [
+        f"the API answered a `next` cursor it had already given ({shown}), which would repeat pages for "
+        "ever; the list ends here (every page up to the repeat was read)."
+    ]
+    # Every page up to the repeat was read: the walk counts as complete (deletions can be proven).
+    assert paginator.finished is True
+
+
+def test_a_restarted_walk_counts_empty_pages_and_its_end_afresh(monkeypatch):
+    monkeypatch.setattr(pagination, "MAX_EMPTY_PAGES_IN_A_ROW", 3)
+    paginator = CursorPagination(10, start="old", saved=True)
+    paginator.next_params({"next": "a"}, 0)
+    paginator.next_params({"next": "b"}, 0)  # two empty pages in a row before the restart
+    paginator.restart()
+    assert paginator.finished is False
+    # After the restart the walk may again follow two empty pages with new cursors; the third raises.
+    assert paginator.next_params({"next": "a"}, 0) == {"limit": 10, "start": "a"}
+    assert paginator.next_params({"next": "b"}, 0) == {"limit": 10, "start": "b"}
+    assert paginator.finished is False
+    with pytest.raises(EndlessPagingError):
+        paginator.next_params({"next": "c"}, 0)
+
+
+def test_the_endless_paging_error_says_what_happened_and_what_to_do():
+    error = EndlessPagingError(200)
+    expected = (
+        "Customer.io answered 200 empty pages in a row, each with a new `next` cursor; the connector "
+        "stopped rather than page for ever. Records and state emitted so far are kept. Run the sync "
+        "again; if it happens again, report it to Customer.io support with this message."
+    )
+    assert error.message == expected
+    assert error.internal_message == expected
+    assert error.failure_type == FailureType.system_error
