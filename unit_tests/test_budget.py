@@ -159,3 +159,24 @@ def test_a_429_during_a_sync_holds_the_next_request_back(requests_mock, clock):
     assert len(records_of(output)) == 3
     assert len(requests_mock.request_history) == 4
     assert clock.sleeps[0] == pytest.approx(4)
+
+
+def test_the_rate_is_zero_before_any_time_has_passed(clock):
+    requests_budget = RequestBudget(10)
+    requests_budget.acquire_call(None)  # the first call does not wait: the clock has not moved
+    assert requests_budget.requests == 1
+    assert requests_budget.requests_per_second() == 0.0
+
+
+class HeaderlessAnswer:
+    """An answer without headers: the CDK types update_from_response's response as Any."""
+
+    status_code = 429
+
+
+def test_a_429_without_headers_at_all_pushes_back_one_second(clock):
+    requests_budget = RequestBudget(10)
+    requests_budget.update_from_response(None, HeaderlessAnswer())
+    start = clock.now
+    requests_budget.acquire_call(None)
+    assert clock.now == pytest.approx(start + 1)
