@@ -80,12 +80,20 @@ bench-smoke: install
 
 # Mutation testing (mutmut, configured in pyproject.toml) of http/ and streams/base.py against the unit
 # tests; never part of `make test` (about an hour on one core). One worker: the machine's other core is
-# left to whoever shares it. Results are kept in mutants/ (git-ignored): a second run only re-tests
-# mutants whose code or tests changed; `rm -rf mutants` starts afresh. docs/mutation.md lists the survivors.
+# left to whoever shares it. Verdicts are kept in mutants/ (git-ignored) and mutmut re-tests only the
+# mutants of functions that changed, so a second run also re-tests the survivors by name (tests added
+# since may kill them). MUTATION_FRESH=1 (or `rm -rf mutants`) measures afresh. docs/mutation.md: survivors.
 mutation: install  ## mutmut's score on http/ and streams/base.py (killed / total, and the survivors)
-	@mkdir -p mutants
-	@echo "mutmut run --max-children 1 (progress in mutants/run.log)"
-	@$(BIN)/mutmut run --max-children 1 > mutants/run.log 2>&1 || { tail -c 3000 mutants/run.log; exit 1; }
+	@if [ "$${MUTATION_FRESH:-}" = 1 ]; then rm -rf mutants; fi
+	@if [ -d mutants ]; then again=1; else again=; fi; mkdir -p mutants; \
+	echo "mutmut run --max-children 1 (progress in mutants/run.log)"; \
+	$(BIN)/mutmut run --max-children 1 > mutants/run.log 2>&1 || { tail -c 3000 mutants/run.log; exit 1; }; \
+	survivors=$$($(PY) scripts/mutation_score.py --survivors); \
+	if [ -n "$$again" ] && [ -n "$$survivors" ]; then \
+		echo "re-testing the survivors of an earlier run"; \
+		$(BIN)/mutmut run --max-children 1 $$survivors >> mutants/run.log 2>&1 \
+			|| { tail -c 3000 mutants/run.log; exit 1; }; \
+	fi
 	$(PY) scripts/mutation_score.py
 
 clean:

@@ -1,4 +1,5 @@
 """Print the score of the last `mutmut run` (`make mutation`): killed / total per file, and the survivors.
+With --survivors, print only the names of the surviving mutants (for `mutmut run NAME...`).
 
 Reads mutmut's per-file results (mutants/**/*.py.meta). A mutant the tests time out on counts as
 killed (the mutant made a loop endless; the tests noticed). Exits 1 below the required score, or
@@ -16,7 +17,16 @@ REQUIRED_SCORE = 0.85
 MUTANTS = Path("mutants")
 
 # mutmut 3's exit codes of a mutant's test run (mutmut/stats.py).
-KILLED = {1: "killed", 3: "killed", -24: "timeout", 24: "timeout", 152: "timeout", 255: "timeout", 36: "timeout"}
+KILLED = {
+    1: "killed",
+    3: "killed",
+    36: "timeout",
+    24: "timeout",  # SIGXCPU: the CPU-time limit
+    -24: "timeout",
+    152: "timeout",
+    255: "timeout",
+}
+OTHER = {5: "no tests", 33: "no tests", 34: "skipped", 37: "caught by type check"}
 SURVIVED = {0: "survived"}
 
 
@@ -27,10 +37,22 @@ def status_of(exit_code: int | None) -> str:
         return KILLED[exit_code]
     if exit_code in SURVIVED:
         return "survived"
-    return {5: "no tests", 33: "no tests", 34: "skipped", 37: "caught by type check"}.get(exit_code, "suspicious")
+    return OTHER.get(exit_code, "suspicious")
+
+
+def survivor_names() -> list[str]:
+    """The mutants that survived the last time they were tested: tests added since may kill them."""
+    names = []
+    for meta in sorted(MUTANTS.rglob("*.py.meta")):
+        exit_codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        names += [mutant for mutant, code in sorted(exit_codes.items()) if status_of(code) == "survived"]
+    return names
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--survivors"]:
+        print("\n".join(survivor_names()))
+        return 0
     metas = sorted(MUTANTS.rglob("*.py.meta"))
     if not metas:
         print("No mutmut results under mutants/: run `make mutation`.")
@@ -58,11 +80,11 @@ def main() -> int:
     score = killed / total if total else 0.0
     print(f"\nScore: {killed} / {total} killed = {score:.1%} (required: {REQUIRED_SCORE:.0%})")
     if survivors:
-        print(f"\nSurvivors ({len(survivors)}; `.venv/bin/mutmut show NAME` prints the change, docs/mutation.md why):")
+        print(f"\nSurvivors ({len(survivors)}; `mutmut show NAME` shows one; docs/mutation.md: why):")
         for survivor in survivors:
             print(f"  {survivor}")
     if unchecked:
-        print(f"\n{len(unchecked)} mutants were not checked (an interrupted run?): run `make mutation` again.")
+        print(f"\n{len(unchecked)} mutants not checked (an interrupted run?): run `make mutation` again.")
         return 1
     return 0 if score >= REQUIRED_SCORE else 1
 
