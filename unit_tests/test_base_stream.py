@@ -7,12 +7,26 @@ import logging
 from typing import Any
 
 import pytest
+from airbyte_cdk.models import FailureType, Level, SyncMode
+from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_customerio.config import CustomerioConfig
+from source_customerio.http import pagination
 from source_customerio.http.budget import RequestBudget
+from source_customerio.http.pagination import CursorPagination, EndlessPagingError
 from source_customerio.streams.base import StreamContext
 from source_customerio.streams.catalog import TABLES, ListStream
-from unit_tests.builders import US, newsletter, page, query
+from unit_tests.builders import (
+    US,
+    ConfigBuilder,
+    error_traces,
+    log_lines,
+    newsletter,
+    page,
+    query,
+    read_stream,
+    state,
+)
 
 NOW = 1_734_000_000
 DAY = 86_400
@@ -153,3 +167,97 @@ def test_the_expired_cursor_warning_names_the_request_and_the_apis_reason(reques
         "answered 410: cursor old has expired); it has probably expired. Reading from the first page "
         "again: records read before may arrive again, none are lost."
     ]
+
+
+def test_a_sync_warns_once_with_the_request_when_the_saved_cursor_expired(requests_mock):
+    def answer(request, context):
+        if query(request).get("start") == "expired-tok":
+            context.status_code = 400
+            return {"errors": [{"detail": "cursor expired-tok is not valid"}]}
+        return page("newsletters", [newsletter(1, NOW + 1)])
+
+    requests_mock.get(f"{US}/newsletters", json=answer)
+    saved = state("newsletters", {"updated": NOW, "resume": {"start": "expired-tok", "highest": NOW}})
+    config = ConfigBuilder().with_(lookback_window_minutes=0).build()
+    output = read_stream(config, "newsletters", SyncMode.incremental, state=saved)
+    assert log_lines(output, Level.WARN) == [
+        "Stream 'newsletters': the API refused the page cursor saved by the last sync (GET /newsletters "
+        "answered 400: cursor expired-tok is not valid); it has probably expired. Reading from the first "
+        "page again: records read before may arrive again, none are lost."
+    ]
+
+
+def test_a_403_after_records_were_read_says_how_many_and_what_to_do(requests_mock):
+    requests_mock.get(
+        f"{US}/newsletters", json=page("newsletters", [newsletter(1), newsletter(2)], next="p2")
+    )
+    requests_mock.get(
+        f"{US}/newsletters?start=p2", status_code=403, json={"errors": [{"detail": "scope withdrawn"}]}
+    )
+    output = read_stream(ConfigBuilder().build(), "newsletters", expect_error=True)
+    [error] = [e for e in error_traces(output) if e.stream_descriptor]
+    assert error.message == (
+        "Stream 'newsletters': the App API key was refused GET /newsletters (403: scope withdrawn) after 2 "
+        "records had been read, so the table is incomplete. Give the key access to this endpoint and sync "
+        "again, or deselect the stream."
+    )
+
+
+# -- pages(), directly --------------------------------------------------------------------------------
+
+
+def test_pages_sends_the_method_and_body_with_every_page(requests_mock):
+    requests_mock.post(
+        f"{US}/customers",
+        [
+            {"json": {"identifiers": [{"cio_id": "a"}], "next": "n2"}},
+            {"json": {"identifiers": [{"cio_id": "b"}], "next": ""}},
+        ],
+    )
+    body = {"filter": {"and": [{"attribute": {"field": "plan", "operator": "eq", "value": "pro"}}]}}
+    pages = list(
+        newsletters().pages("customers", CursorPagination(2), "identifiers", json=body, method="POST")
+    )
+    assert pages == [[{"cio_id": "a"}], [{"cio_id": "b"}]]
+    sent = requests_mock.request_history
+    assert [(r.method, query(r)) for r in sent] == [
+        ("POST", {"limit": "2"}),
+        ("POST", {"limit": "2", "start": "n2"}),
+    ]
+    assert [r.json() for r in sent] == [body, body]
+
+
+@pytest.mark.parametrize(
+    "odd_answer",
+    [{}, {"newsletters": None}, {"newsletters": {"1": newsletter(1)}}, [newsletter(1)], "text"],
+    ids=["empty object", "null list", "object for a list", "bare list", "string"],
+)
+def test_answers_without_a_list_under_the_records_key_are_empty_pages_and_counted(odd_answer, requests_mock):
+    requests_mock.get(
+        f"{US}/newsletters",
+        [
+            {"json": page("newsletters", [newsletter(1)], next="p2")},
+            {"json": odd_answer},
+        ],
+    )
+    stream = newsletters()
+    paginator = CursorPagination(10)
+    assert list(stream.pages("newsletters", paginator, "newsletters")) == [[newsletter(1)], []]
+    assert (stream.answers_without_records, paginator.answers_without_records) == (1, 1)
+    # A second walk of the same stream adds to the stream's count; each walk keeps its own.
+    requests_mock.get(f"{US}/newsletters", [{"json": {}, "status_code": 200}])
+    again = CursorPagination(10)
+    assert list(stream.pages("newsletters", again, "newsletters")) == [[]]
+    assert (stream.answers_without_records, again.answers_without_records) == (2, 1)
+
+
+def test_an_endless_walk_fails_with_the_stream_and_request_named(requests_mock, monkeypatch):
+    monkeypatch.setattr(pagination, "MAX_EMPTY_PAGES_IN_A_ROW", 2)
+    served = iter(range(10))
+    requests_mock.get(f"{US}/newsletters", json=lambda r, c: page("newsletters", [], next=f"t{next(served)}"))
+    with pytest.raises(AirbyteTracedException) as raised:
+        list(newsletters().pages("newsletters", CursorPagination(10), "newsletters"))
+    endless = EndlessPagingError(2).message
+    assert raised.value.message == f"Stream 'newsletters': GET /newsletters: {endless}"
+    assert raised.value.internal_message == endless
+    assert raised.value.failure_type == FailureType.system_error

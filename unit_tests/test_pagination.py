@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import logging
 
 import pytest
 from airbyte_cdk.models import FailureType, Level, SyncMode
@@ -272,3 +273,12 @@ def test_the_endless_paging_error_says_what_happened_and_what_to_do():
     assert error.message == expected
     assert error.internal_message == expected
     assert error.failure_type == FailureType.system_error
+
+
+def test_a_walk_read_outside_a_stream_still_logs_its_warning(caplog):
+    paginator = CursorPagination(10)
+    paginator.next_params({"next": "a"}, 1)
+    with caplog.at_level(logging.WARNING):
+        assert paginator.next_params({"next": "a"}, 1) is None
+    assert [r.levelno for r in caplog.records] == [logging.WARNING]
+    assert "already given (a)" in caplog.records[0].getMessage()
