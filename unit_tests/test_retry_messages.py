@@ -144,3 +144,19 @@ def test_the_quota_hint_for_a_cause_raised_during_the_handling():
 )
 def test_no_quota_hint_for_anything_else(error):
     assert quota_hint(error) is None
+
+
+def test_the_error_when_a_daily_quota_may_be_reached_is_the_hint_itself(requests_mock):
+    requests_mock.get(CAMPAIGNS, status_code=429)
+    output = read_stream(ConfigBuilder().build(), "campaigns", expect_error=True)
+    [error] = [e for e in error_traces(output) if e.stream_descriptor]
+    assert error.message == (
+        f"Stream 'campaigns': GET /campaigns: {QUOTA_HINT}. Records and state emitted so far are kept."
+    )
+
+
+def test_every_request_carries_the_connect_and_read_timeouts(requests_mock):
+    """Without them a server that accepts the connection and never answers would stall the sync."""
+    requests_mock.get(CAMPAIGNS, json={"campaigns": []})
+    read_stream(ConfigBuilder().build(), "campaigns")
+    assert [r.timeout for r in requests_mock.request_history] == [(10.0, 60.0)]
