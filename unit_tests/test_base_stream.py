@@ -245,10 +245,10 @@ def test_answers_without_a_list_under_the_records_key_are_empty_pages_and_counte
     assert list(stream.pages("newsletters", paginator, "newsletters")) == [[newsletter(1)], []]
     assert (stream.answers_without_records, paginator.answers_without_records) == (1, 1)
     # A second walk of the same stream adds to the stream's count; each walk keeps its own.
-    requests_mock.get(f"{US}/newsletters", [{"json": {}, "status_code": 200}])
+    requests_mock.get(f"{US}/newsletters", [{"json": {"next": "p2"}}, {"json": {}}])
     again = CursorPagination(10)
-    assert list(stream.pages("newsletters", again, "newsletters")) == [[]]
-    assert (stream.answers_without_records, again.answers_without_records) == (2, 1)
+    assert list(stream.pages("newsletters", again, "newsletters")) == [[], []]
+    assert (stream.answers_without_records, again.answers_without_records) == (3, 2)
 
 
 def test_an_endless_walk_fails_with_the_stream_and_request_named(requests_mock, monkeypatch):

@@ -84,3 +84,10 @@ def test_a_link_to_the_root_of_its_host_hides_the_link_and_signature_but_not_eve
     assert payload_of(response) == {"url": link}
     assert filter_secrets(f"{link} sig=5ec12e7") == "**** ****"
     assert filter_secrets("GET /v1/campaigns") == "GET /v1/campaigns"
+
+
+def test_a_short_path_is_a_secret_too():
+    link = "https://exports.example-bucket.com/x7?sig=5ec12e7"
+    response = answer(f"{US}/exports/7/download", {"url": link}, request_url=f"{US}/exports/7/download")
+    assert payload_of(response) == {"url": link}
+    assert filter_secrets("file /x7") == "file ****"
