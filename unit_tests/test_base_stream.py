@@ -261,3 +261,35 @@ def test_an_endless_walk_fails_with_the_stream_and_request_named(requests_mock, 
     assert raised.value.message == f"Stream 'newsletters': GET /newsletters: {endless}"
     assert raised.value.internal_message == endless
     assert raised.value.failure_type == FailureType.system_error
+
+
+def test_a_saved_cursor_answered_404_without_a_reason_restarts_with_not_found(requests_mock, caplog):
+    def answer(request, context):
+        if query(request).get("start") == "old":
+            context.status_code = 404
+            return {}
+        return page("newsletters", [newsletter(1)])
+
+    requests_mock.get(f"{US}/newsletters", json=answer)
+    stream = newsletters()
+    with caplog.at_level(logging.WARNING):
+        start, _ = stream.resume_or_restart(
+            "old", lambda start: stream.request("newsletters", {"start": start} if start else {})
+        )
+    assert start is None
+    assert [r.getMessage() for r in caplog.records] == [
+        "Stream 'newsletters': the API refused the page cursor saved by the last sync (GET /newsletters "
+        "answered 404: not found); it has probably expired. Reading from the first page again: records "
+        "read before may arrive again, none are lost."
+    ]
+
+
+def test_a_404_on_a_list_that_must_exist_says_the_endpoint_may_not_exist(requests_mock):
+    requests_mock.get(f"{US}/newsletters", status_code=404, json={"errors": [{"detail": "no route"}]})
+    output = read_stream(ConfigBuilder().build(), "newsletters", expect_error=True)
+    [error] = [e for e in error_traces(output) if e.stream_descriptor]
+    assert error.message == (
+        "Stream 'newsletters': GET /v1/newsletters answered 404 (not found): the endpoint may not exist in "
+        "this region or API version."
+    )
+    assert error.failure_type == FailureType.transient_error
