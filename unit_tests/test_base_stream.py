@@ -293,3 +293,15 @@ def test_a_404_on_a_list_that_must_exist_says_the_endpoint_may_not_exist(request
         "this region or API version."
     )
     assert error.failure_type == FailureType.transient_error
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "said"),
+    [(409, {}, "409: refused"), (422, {"meta": {"error": "bad filter"}}, "422: bad filter")],
+)
+def test_a_refused_request_names_the_status_and_the_apis_reason_or_refused(status, body, said, requests_mock):
+    requests_mock.get(f"{US}/newsletters", status_code=status, json=body)
+    output = read_stream(ConfigBuilder().build(), "newsletters", expect_error=True)
+    [error] = [e for e in error_traces(output) if e.stream_descriptor]
+    assert error.message == f"Stream 'newsletters': GET /newsletters was refused ({said})."
+    assert error.failure_type == FailureType.system_error
