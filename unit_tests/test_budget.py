@@ -180,3 +180,11 @@ def test_a_429_without_headers_at_all_pushes_back_one_second(clock):
     start = clock.now
     requests_budget.acquire_call(None)
     assert clock.now == pytest.approx(start + 1)
+
+
+def test_an_unthrottled_budget_still_counts_requests(clock):
+    requests_budget = RequestBudget(0)
+    for _ in range(3):
+        requests_budget.acquire_call(None)
+    assert requests_budget.requests == 3
+    assert clock.sleeps == []
