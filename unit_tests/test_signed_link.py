@@ -87,7 +87,7 @@ def test_a_link_to_the_root_of_its_host_hides_the_link_and_signature_but_not_eve
 
 
 def test_a_short_path_is_a_secret_too():
-    link = "https://exports.example-bucket.com/x7?sig=5ec12e7"
+    link = "https://exports.example-bucket.com/x?sig=5ec12e7"
     response = answer(f"{US}/exports/7/download", {"url": link}, request_url=f"{US}/exports/7/download")
     assert payload_of(response) == {"url": link}
-    assert filter_secrets("file /x7") == "file ****"
+    assert filter_secrets("file /x") == "file ****"
