@@ -23,6 +23,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_customerio import region
 from source_customerio.config import REGION_HOSTS, CustomerioConfig
 from source_customerio.http.budget import RequestBudget
+from source_customerio.spec import specification
 from source_customerio.streams.attribute_columns import AttributeColumns
 from source_customerio.streams.base import CustomerioStream, StreamContext
 from source_customerio.streams.catalog import list_streams
@@ -32,7 +33,6 @@ from source_customerio.streams.messages import Deliveries
 from source_customerio.streams.metrics import metrics_streams
 from source_customerio.streams.suppressions import EspSuppressions
 
-DOCUMENTATION_URL = "https://github.com/source-customerio/source-customerio/blob/main/docs/customer-io.md"
 STREAM_ORDER = (
     "broadcasts", "transactional_messages", "messages", "customers", "campaigns", "newsletters",
     "segments", "exports", "activities", "sender_identities", "reporting_webhooks", "snippets",
@@ -64,10 +64,7 @@ class SourceCustomerio(AbstractSource):
         self._customers_schema: Mapping[str, Any] | None = None
 
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
-        return ConnectorSpecification(
-            documentationUrl=DOCUMENTATION_URL,
-            connectionSpecification=CustomerioConfig.connection_specification(),
-        )
+        return ConnectorSpecification(**specification())
 
     def configure(self, config: Mapping[str, Any], temp_dir: str) -> Mapping[str, Any]:
         # Airbyte's own connector calls the key `app_api_key`: accept it so its users can switch.
