@@ -18,7 +18,8 @@ import argparse
 import logging
 import sys
 import traceback
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jsonschema
@@ -29,14 +30,17 @@ from airbyte_cdk.models import (
     AirbyteConnectionStatus,
     AirbyteMessage,
     AirbyteMessageSerializer,
+    ConnectorSpecification,
     FailureType,
     Status,
     Type,
 )
+from airbyte_cdk.sources.connector_state_manager import HashableStreamDescriptor
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets, filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_customerio.config import CustomerioConfig
+from source_customerio.records import RecordBatch
 from source_customerio.run import buffer_stdout
 from source_customerio.source import SourceCustomerio
 
@@ -52,7 +56,7 @@ def main(args: list[str]) -> int:
     buffer_stdout()
     _route_tracebacks_to_stderr()
     source = SourceCustomerio()
-    entrypoint = _Entrypoint(source)
+    entrypoint = _Entrypoint(source, _write_lines)
     parsed = entrypoint.parse_args(args)
     failures: list[str] = []  # failure types of the TRACE errors emitted so far
     with PRINT_BUFFER:
@@ -75,6 +79,38 @@ def main(args: list[str]) -> int:
 
 
 class _Entrypoint(AirbyteEntrypoint):
+    """The CDK's entrypoint, but a read's RecordBatches (records.py) are written here, as bytes, by
+    `write_lines`; the CDK's loop still orders them among the other messages and counts them."""
+
+    def __init__(self, source: SourceCustomerio, write_lines: Callable[[bytes], None]) -> None:
+        super().__init__(source)
+        self.customerio = source
+        self.write_lines = write_lines
+
+    def read(
+        self, source_spec: ConnectorSpecification, config: Mapping[str, Any], catalog: Any, state: list[Any]
+    ) -> Iterator[AirbyteMessage]:
+        # A test read's record limit (`__limit`, the connector builder's) counts messages: no batches.
+        self.customerio.batch_records = not any(str(key).startswith("__") for key in config)
+        for message in super().read(source_spec, config, catalog, state):
+            if isinstance(message, RecordBatch):
+                self.write_lines(message.lines())
+            else:
+                yield message
+
+    @staticmethod
+    def handle_record_counts(
+        message: AirbyteMessage, stream_message_count: defaultdict[HashableStreamDescriptor, float]
+    ) -> AirbyteMessage:
+        if isinstance(message, RecordBatch) and message.record is not None:
+            # The CDK counts one per RECORD message; the STATE's record count wants the records.
+            descriptor = HashableStreamDescriptor(
+                name=message.record.stream, namespace=message.record.namespace
+            )
+            stream_message_count[descriptor] += float(len(message.records))
+            return message
+        return AirbyteEntrypoint.handle_record_counts(message, stream_message_count)
+
     @staticmethod
     def set_up_secret_filter(config: Mapping[str, Any], connection_specification: Mapping[str, Any]) -> None:
         # The CDK registers the key as written in the config (and replaces the list); the key is
@@ -168,6 +204,24 @@ def _emit(message: str, failures: list[str] | None = None) -> None:
     if message.startswith(_TRACE_PREFIX):
         message = _trace_without_stack(message, failures)
     print(f"{message}\n", end="")
+
+
+def _write_lines(data: bytes) -> None:
+    """Whole message lines as bytes, after everything printed before them (through the CDK's print
+    buffer, which stands in for sys.stdout while it runs, or straight to sys.stdout)."""
+    if not data:
+        return
+    if PRINT_BUFFER.buffer.tell():
+        PRINT_BUFFER.flush()
+    stream = sys.__stdout__ if sys.stdout is PRINT_BUFFER else sys.stdout
+    if stream is None:
+        return
+    binary = getattr(stream, "buffer", None)
+    if binary is None:
+        stream.write(data.decode())
+        return
+    stream.flush()  # text written before goes out first
+    binary.write(data)
 
 
 def _retype_summary(traced: AirbyteTracedException, failures: list[str]) -> None:

@@ -62,6 +62,8 @@ class SourceCustomerio(AbstractSource):
         self.region_hosts = tuple(sorted((region_hosts or REGION_HOSTS).items()))
         # The configured catalog's `customers` schema, while a read runs: its typed attribute columns.
         self._customers_schema: Mapping[str, Any] | None = None
+        # Set by cli.py's entrypoint, which writes RecordBatches itself (records.py).
+        self.batch_records = False
 
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
         return ConnectorSpecification(**specification())
@@ -80,6 +82,7 @@ class SourceCustomerio(AbstractSource):
             url_base=url_base,
             budget=RequestBudget(settings.requests_per_second),
             request_timeout=(10.0, float(settings.request_timeout_seconds)),
+            batch_records=self.batch_records,
         )
 
     def api_root(self, settings: CustomerioConfig) -> tuple[str, str]:

@@ -24,6 +24,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
 
 from source_customerio.http.pagination import CursorPagination
+from source_customerio.records import in_batches
 from source_customerio.streams.base import CustomerioStream
 from source_customerio.streams.prefetch import Codec, Prefetcher, merged
 
@@ -124,11 +125,10 @@ class Deliveries(CustomerioStream):
 
     def read_stream(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[StreamData]:
         normalize, progress = self.normalize, self.progress
+        name, batched = self.name, self.context.batch_records
         try:
             for records in self._prefetcher.items(stream_slice["position"]):
-                for record in records:
-                    if isinstance(record, dict):
-                        yield normalize(record)
+                yield from in_batches(name, [normalize(r) for r in records if isinstance(r, dict)], batched)
                 progress.add(len(records))
         except BaseException:
             self._prefetcher.close()
