@@ -107,7 +107,7 @@ class _Entrypoint(AirbyteEntrypoint):
             descriptor = HashableStreamDescriptor(
                 name=message.record.stream, namespace=message.record.namespace
             )
-            stream_message_count[descriptor] += float(len(message.records))
+            stream_message_count[descriptor] += float(message.count)
             return message
         return AirbyteEntrypoint.handle_record_counts(message, stream_message_count)
 

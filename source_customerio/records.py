@@ -30,26 +30,46 @@ class RecordBatch(AirbyteMessage):
     """Records of one stream, passed through the CDK's read loop as one RECORD message.
 
     The CDK's loop sees a RECORD message (the stream turns RUNNING before it; state follows it); only
-    cli.py's entrypoint, which asked for it, writes it, as `lines()`, and counts `len(records)` of it
-    in the next STATE's record count.
+    cli.py's entrypoint, which asked for it, writes it, as `lines()`, and counts `count` records of it
+    in the next STATE's record count. It holds the records, or their lines already rendered (by a
+    worker thread, see `render`).
     """
 
-    def __init__(self, stream: str, records: list[dict[str, Any]]) -> None:
+    def __init__(self, stream: str, records: list[dict[str, Any]], rendered: bytes | None = None) -> None:
         emitted_at = time.time_ns() // 1_000_000
         super().__init__(
             type=Type.RECORD, record=AirbyteRecordMessage(stream=stream, data={}, emitted_at=emitted_at)
         )
         self.records = records
+        self.rendered = rendered
+
+    @classmethod
+    def of_lines(cls, stream: str, rendered: bytes) -> RecordBatch:
+        return cls(stream, [], rendered)
+
+    @property
+    def count(self) -> int:
+        # orjson escapes line breaks inside strings: each line ends with the only newline it has.
+        return self.rendered.count(b"\n") if self.rendered is not None else len(self.records)
 
     def lines(self) -> bytes:
         """The RECORD lines of the records, each ended by a newline."""
-        if not self.records:
-            return b""
+        if self.rendered is not None:
+            return self.rendered
         record = self.record
         assert record is not None
-        head = b'{"type":"RECORD","record":{"stream":' + orjson.dumps(record.stream) + b',"data":'
-        tail = b',"emitted_at":' + str(record.emitted_at).encode() + b"}}\n"
-        return head + (tail + head).join(map(orjson.dumps, map(_without_nulls, self.records))) + tail
+        return render(record.stream, self.records, record.emitted_at)
+
+
+def render(stream: str, records: list[dict[str, Any]], emitted_at: int | None = None) -> bytes:
+    """RECORD lines, as the CDK writes them (emitted now, unless `emitted_at` says when)."""
+    if not records:
+        return b""
+    if emitted_at is None:
+        emitted_at = time.time_ns() // 1_000_000
+    head = b'{"type":"RECORD","record":{"stream":' + orjson.dumps(stream) + b',"data":'
+    tail = b',"emitted_at":' + str(emitted_at).encode() + b"}}\n"
+    return head + (tail + head).join(map(orjson.dumps, map(_without_nulls, records))) + tail
 
 
 def _without_nulls(record: dict[str, Any]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ from airbyte_cdk.models import AirbyteMessage, AirbyteStateMessage, AirbyteStrea
 from airbyte_cdk.sources.utils.record_helper import stream_data_to_airbyte_message
 
 from source_customerio.cli import _Entrypoint
-from source_customerio.records import RecordBatch, batches_of, in_batches
+from source_customerio.records import RecordBatch, batches_of, in_batches, render
 
 RECORDS = [
     {"id": "a", "n": 1, "x": 1.5, "big": 2**62, "t": True, "none": None, "s": 'é ✓ \u2028 "q" \\ \n'},
@@ -73,3 +73,13 @@ def test_the_states_record_count_counts_the_records_of_batches():
     out = handle(state, counts)
     assert out.state is not None and out.state.sourceStats is not None
     assert out.state.sourceStats.recordCount == 4.0
+
+
+def test_lines_rendered_ahead_are_written_and_counted_as_they_are():
+    records = [dict(r) for r in RECORDS]
+    rendered = render("messages", records)
+    batch = RecordBatch.of_lines("messages", rendered)
+    assert batch.lines() == rendered and batch.count == len(RECORDS)
+    assert [orjson.loads(line)["record"]["data"] for line in rendered.splitlines()] == [
+        cdk_line("messages", dict(r))["record"]["data"] for r in RECORDS
+    ]

@@ -24,7 +24,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
 
 from source_customerio.http.pagination import CursorPagination
-from source_customerio.records import in_batches
+from source_customerio.records import RecordBatch, render
 from source_customerio.streams.base import CustomerioStream
 from source_customerio.streams.prefetch import Codec, Prefetcher, merged
 
@@ -41,6 +41,7 @@ SUB_WINDOWS = 4
 MIN_SPLIT_SECONDS = DAY
 # Pages of windows ahead of the reader wait on disk, so those windows keep the budget busy.
 PAGES_ON_DISK = Codec(encode=orjson.dumps, decode=orjson.loads)
+LINES_ON_DISK = Codec(encode=bytes, decode=bytes)
 
 
 class Deliveries(CustomerioStream):
@@ -82,8 +83,15 @@ class Deliveries(CustomerioStream):
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any] | None]:
         spans = self.windows(sync_mode)
-        self._prefetcher: Prefetcher[tuple[int, int], list[Any]] = Prefetcher(
-            spans, self._window_pages, ahead=self.windows_ahead, codec=PAGES_ON_DISK
+        # Batches (records.py): worker threads render each page's RECORD lines, so that a window read
+        # ahead waits on disk as those bytes, not as a page to encode, decode and render again.
+        produce, codec = (
+            (self._rendered_pages, LINES_ON_DISK)
+            if self.context.batch_records
+            else (self._window_pages, PAGES_ON_DISK)
+        )
+        self._prefetcher: Prefetcher[tuple[int, int], Any] = Prefetcher(
+            spans, produce, ahead=self.windows_ahead, codec=codec
         )
         return [{"start_ts": a, "end_ts": b, "position": i} for i, (a, b) in enumerate(spans)]
 
@@ -107,6 +115,13 @@ class Deliveries(CustomerioStream):
         subs = [(bounds[i], bounds[i + 1] - 1) for i in range(SUB_WINDOWS)]
         yield from merged([partial(self._sub_window_pages, sub) for sub in subs])
 
+    def _rendered_pages(self, span: tuple[int, int]) -> Iterator[bytes]:
+        normalize, name = self.normalize, self.name
+        for records in self._window_pages(span):
+            rendered = render(name, [normalize(r) for r in records if isinstance(r, dict)])
+            if rendered:
+                yield rendered
+
     def _sub_window_pages(self, span: tuple[int, int]) -> Iterator[list[Any]]:
         return (page for page, _ in self._span_pages(span))
 
@@ -124,12 +139,18 @@ class Deliveries(CustomerioStream):
         return "GET", "messages", {"limit": 1}, None
 
     def read_stream(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[StreamData]:
-        normalize, progress = self.normalize, self.progress
-        name, batched = self.name, self.context.batch_records
+        normalize, progress, name = self.normalize, self.progress, self.name
         try:
-            for records in self._prefetcher.items(stream_slice["position"]):
-                yield from in_batches(name, [normalize(r) for r in records if isinstance(r, dict)], batched)
-                progress.add(len(records))
+            for item in self._prefetcher.items(stream_slice["position"]):
+                if isinstance(item, bytes):
+                    batch = RecordBatch.of_lines(name, item)
+                    yield batch
+                    progress.add(batch.count)
+                    continue
+                for record in item:
+                    if isinstance(record, dict):
+                        yield normalize(record)
+                progress.add(len(item))
         except BaseException:
             self._prefetcher.close()
             raise
