@@ -15,7 +15,12 @@ It runs the CDK's entrypoint with three additions:
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
+import gc
 import logging
+import os
+import stat
 import sys
 import traceback
 from collections import defaultdict
@@ -23,6 +28,11 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import jsonschema
+
+try:
+    import fcntl
+except ImportError:  # not on Windows
+    fcntl = None  # type: ignore[assignment]
 import orjson
 from airbyte_cdk.entrypoint import AirbyteEntrypoint
 from airbyte_cdk.logger import PRINT_BUFFER
@@ -45,6 +55,11 @@ from source_customerio.run import buffer_stdout
 from source_customerio.source import SourceCustomerio
 
 CONFIG_COMMANDS = ("check", "discover", "read")
+# Container allocations between two young-generation collections during a read (Python's default: 700).
+GC_YOUNG_THRESHOLD = 50_000
+STDOUT_PIPE_BYTES = 1 << 20
+# glibc mallopt(): M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD (malloc.h).
+MALLOC_OPTIONS = ((-1, 64 << 20), (-2, 16 << 20), (-3, 16 << 20))
 # The CDK ends a read in which streams failed with this summary, always typed config_error.
 FAILED_STREAMS_SUMMARY = "During the sync, the following streams did not sync successfully"
 SECRET_FIELDS = ("access_token", "app_api_key")
@@ -55,6 +70,10 @@ def main(args: list[str]) -> int:
     """Run one command; the exit code."""
     buffer_stdout()
     _route_tracebacks_to_stderr()
+    if args[:1] == ["read"]:
+        _tune_garbage_collector()
+        _tune_memory_allocator()
+        _widen_stdout_pipe()
     source = SourceCustomerio()
     entrypoint = _Entrypoint(source, _write_lines)
     parsed = entrypoint.parse_args(args)
@@ -204,6 +223,42 @@ def _emit(message: str, failures: list[str] | None = None) -> None:
     if message.startswith(_TRACE_PREFIX):
         message = _trace_without_stack(message, failures)
     print(f"{message}\n", end="")
+
+
+def _tune_garbage_collector() -> None:
+    """A read allocates a few dicts per record, freed by reference counting (records hold no cycles):
+    the cyclic collector's passes every 700 allocations find nothing to free, and each one scans
+    the young records again. Modules and classes imported so far are set aside for good (freeze)."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 20, 20)
+
+
+def _tune_memory_allocator() -> None:
+    """Each batch of records allocates and frees a few MB; glibc's malloc gives freed memory back to
+    the system at once (its heap top, and blocks above 128 KiB, which it maps one by one), and the
+    next batch faults it in again, page by page: a quarter of a read's CPU went to the kernel. Kept
+    for reuse instead (measured on a million people: peak RSS unchanged). Other C libraries: nothing."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        set_option = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    for option, value in MALLOC_OPTIONS:
+        set_option(ctypes.c_int(option), ctypes.c_int(value))
+
+
+def _widen_stdout_pipe() -> None:
+    """A read writes hundreds of MB to stdout, usually a pipe of 64 KiB: each write of a batch of
+    records then takes several system calls and context switches. A 1 MiB pipe takes a batch in one
+    (Linux; elsewhere, or when stdout is not a pipe, nothing changes)."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None) if fcntl is not None else None
+    if set_size is None:
+        return
+    try:
+        if stat.S_ISFIFO(os.fstat(1).st_mode):
+            fcntl.fcntl(1, set_size, STDOUT_PIPE_BYTES)
+    except OSError:
+        pass  # above /proc/sys/fs/pipe-max-size, or not allowed: keep the pipe as it is
 
 
 def _write_lines(data: bytes) -> None:

@@ -19,9 +19,9 @@ from __future__ import annotations
 import csv
 import gzip
 import shutil
-from itertools import compress
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 from typing import IO, Any
 
@@ -208,7 +208,7 @@ class PersonRows:
                     row += [""] * (width - len(row))
                 cio_id = row[ci]
                 # The non-empty cells by name, in C: `compress` keeps a pair where the cell is not "".
-                attributes = dict(compress(zip(names, row), row))
+                attributes = dict(compress(zip(names, row, strict=False), row))
                 if not cio_id:
                     found = resolved.get(position)
                     if found is None:
