@@ -1,6 +1,6 @@
 """The commands that need the CDK (check, discover, read), for run.py.
 
-It runs the CDK's entrypoint with three additions:
+It runs the CDK's entrypoint with these additions:
 
 - The configuration is validated first, in the connector's own words, naming the field to fix:
   `check` answers a FAILED connection status, `discover` and `read` a `config_error` TRACE and
@@ -10,6 +10,9 @@ It runs the CDK's entrypoint with three additions:
 - No Python traceback reaches stdout, the Airbyte message stream: TRACE messages lose their
   `stack_trace` and log records their exception text, both written to stderr instead (secrets
   masked). An exception that escapes the CDK ends the process with a TRACE and exit code 1.
+- A read's streams yield records in batches (records.py), written here as bytes; the read also
+  tunes the garbage collector, the memory allocator and the stdout pipe for a few hundred MB of
+  short-lived records.
 """
 
 from __future__ import annotations
