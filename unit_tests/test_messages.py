@@ -275,3 +275,25 @@ def test_a_403_on_a_later_window_fails_the_stream_and_keeps_the_windows_before_i
     assert error.failure_type == FailureType.config_error
     assert "'messages'" in error.message and "GET /messages" in error.message and "403" in error.message
     assert not any("skipped" in line for line in log_lines(output, Level.WARN))
+
+
+@pytest.mark.parametrize(("days", "expected"), [(180, 8), (90, 4), (30, 2), (2, 2)])
+def test_sub_windows_are_a_full_windows_share_whatever_the_windows_length(days, expected):
+    # The last window (up to now) is often short: its sub-windows are as long as the others', so that
+    # the chains that finish last are several side by side.
+    stream = object.__new__(messages.Deliveries)
+    asked: list[tuple[int, int]] = []
+
+    def span_pages(span):
+        asked.append(span)
+        yield [{"id": str(span)}], len(asked) == 1  # only the whole window says "more"
+
+    stream._span_pages = span_pages
+    start = 1_700_000_000
+    window = (start, start + days * messages.DAY - 1)
+    list(stream._window_pages(window))
+    subs = sorted(asked[1:])
+    assert len(subs) == expected
+    assert subs[0][0] == window[0] and subs[-1][1] == window[1]
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(subs))
+    assert max(b - a + 1 for a, b in subs) <= max(messages.WINDOW_SECONDS // 8, days * messages.DAY // 2) + 1

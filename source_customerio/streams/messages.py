@@ -14,6 +14,7 @@ window (or sub-window): a delivery on a seam is read once whichever the API's me
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from functools import partial
@@ -37,7 +38,10 @@ EARLIEST_DELIVERIES = int(datetime(2012, 1, 1, tzinfo=timezone.utc).timestamp())
 PAGE_SIZE = 1000
 WINDOWS_AHEAD = 4
 # A window with several pages is read as this many sub-windows side by side, if it spans a day or more.
-SUB_WINDOWS = 4
+SUB_WINDOWS = 8
+SUB_WINDOW_SECONDS = WINDOW_SECONDS // SUB_WINDOWS
+# Pages of a window's sub-windows waiting in memory for the reader (peak RSS), however many there are.
+PAGES_WAITING_PER_WINDOW = 8
 MIN_SPLIT_SECONDS = DAY
 # Pages of windows ahead of the reader wait on disk, so those windows keep the budget busy.
 PAGES_ON_DISK = Codec(encode=orjson.dumps, decode=orjson.loads)
@@ -98,7 +102,7 @@ class Deliveries(CustomerioStream):
     def _window_pages(self, span: tuple[int, int]) -> Iterator[list[Any]]:
         """A window's pages. A window with more than one page is a chain of `next` cursors, one
         request after another; when it is long enough, its first page is set aside and the window
-        is read instead as SUB_WINDOWS sub-windows side by side (one request spent to gain their
+        is read instead as sub-windows side by side (up to SUB_WINDOWS; one request spent to gain their
         parallelism). Records of one window may come in any order: its state moves at its end."""
         pages = self._span_pages(span)
         first = next(pages, None)
@@ -110,10 +114,15 @@ class Deliveries(CustomerioStream):
             yield from (page for page, _ in pages)
             return
         pages.close()
-        step = (span[1] - span[0] + 1) // SUB_WINDOWS
-        bounds = [span[0] + i * step for i in range(SUB_WINDOWS)] + [span[1] + 1]
-        subs = [(bounds[i], bounds[i + 1] - 1) for i in range(SUB_WINDOWS)]
-        yield from merged([partial(self._sub_window_pages, sub) for sub in subs])
+        # Sub-windows of at most a full window's share, whatever the window's length: a short window
+        # (the last, up to now) gets fewer, so that its chains are about as long as those of the others
+        # and the last ones to finish are several side by side, not one alone at a fraction of the budget.
+        count = max(2, min(SUB_WINDOWS, math.ceil((span[1] - span[0] + 1) / SUB_WINDOW_SECONDS)))
+        step = (span[1] - span[0] + 1) // count
+        bounds = [span[0] + i * step for i in range(count)] + [span[1] + 1]
+        subs = [(bounds[i], bounds[i + 1] - 1) for i in range(count)]
+        sources = [partial(self._sub_window_pages, sub) for sub in subs]
+        yield from merged(sources, buffered=max(1, PAGES_WAITING_PER_WINDOW // count))
 
     def _rendered_pages(self, span: tuple[int, int]) -> Iterator[bytes]:
         normalize, name = self.normalize, self.name
