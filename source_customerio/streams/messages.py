@@ -37,12 +37,16 @@ WINDOW_SECONDS = 180 * DAY
 EARLIEST_DELIVERIES = int(datetime(2012, 1, 1, tzinfo=timezone.utc).timestamp())
 PAGE_SIZE = 1000
 WINDOWS_AHEAD = 4
-# A window with several pages is read as this many sub-windows side by side, if it spans a day or more.
+# A window with several pages is read as sub-windows side by side, if it spans a day or more: each a
+# share of a full window (so a short window gets fewer), at least two. At Customer.io's rate a request's
+# latency limits each chain, and more chains keep the budget busy to the end; at a high rate (a proxy,
+# the sandbox unthrottled) CPU is the limit, and fewer chains cost less of it (and memory).
 SUB_WINDOWS = 8
-SUB_WINDOW_SECONDS = WINDOW_SECONDS // SUB_WINDOWS
+SUB_WINDOWS_FAST = 4
+LATENCY_BOUND_RPS = 20.0
+MIN_SPLIT_SECONDS = DAY
 # Pages of a window's sub-windows waiting in memory for the reader (peak RSS), however many there are.
 PAGES_WAITING_PER_WINDOW = 8
-MIN_SPLIT_SECONDS = DAY
 # Pages of windows ahead of the reader wait on disk, so those windows keep the budget busy.
 PAGES_ON_DISK = Codec(encode=orjson.dumps, decode=orjson.loads)
 LINES_ON_DISK = Codec(encode=bytes, decode=bytes)
@@ -114,10 +118,12 @@ class Deliveries(CustomerioStream):
             yield from (page for page, _ in pages)
             return
         pages.close()
-        # Sub-windows of at most a full window's share, whatever the window's length: a short window
-        # (the last, up to now) gets fewer, so that its chains are about as long as those of the others
-        # and the last ones to finish are several side by side, not one alone at a fraction of the budget.
-        count = max(2, min(SUB_WINDOWS, math.ceil((span[1] - span[0] + 1) / SUB_WINDOW_SECONDS)))
+        # A short window (the last, up to now) gets fewer sub-windows, so that its chains are about as
+        # long as those of the others and the last ones to finish are several side by side.
+        most = (
+            SUB_WINDOWS if self.context.config.requests_per_second <= LATENCY_BOUND_RPS else SUB_WINDOWS_FAST
+        )
+        count = max(2, min(most, math.ceil((span[1] - span[0] + 1) * most / WINDOW_SECONDS)))
         step = (span[1] - span[0] + 1) // count
         bounds = [span[0] + i * step for i in range(count)] + [span[1] + 1]
         subs = [(bounds[i], bounds[i + 1] - 1) for i in range(count)]
