@@ -16,8 +16,6 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from source_customerio.errors import config_error
-
 REGION_HOSTS = {"us": "https://api.customer.io/v1", "eu": "https://api-eu.customer.io/v1"}
 START_DATE_FORMS = "YYYY-MM-DD, YYYY-MM-DDTHH:MM:SSZ (ISO 8601) or MM/DD/YYYY"
 SECRET_FIELDS = ("access_token", "app_api_key")
@@ -254,6 +252,8 @@ class CustomerioConfig(BaseModel):
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any]) -> CustomerioConfig:
         """Validated config, or a `config_error` naming the field (never echoing the key)."""
+        from source_customerio.errors import config_error  # imports the CDK, which `spec` does without
+
         try:
             return cls.model_validate(dict(config))
         except ValidationError as error:

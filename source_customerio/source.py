@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
@@ -23,6 +24,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 from source_customerio import region
 from source_customerio.config import REGION_HOSTS, CustomerioConfig
 from source_customerio.http.budget import RequestBudget
+from source_customerio.spec import specification
 from source_customerio.streams.attribute_columns import AttributeColumns
 from source_customerio.streams.base import CustomerioStream, StreamContext
 from source_customerio.streams.catalog import list_streams
@@ -32,7 +34,7 @@ from source_customerio.streams.messages import Deliveries
 from source_customerio.streams.metrics import metrics_streams
 from source_customerio.streams.suppressions import EspSuppressions
 
-DOCUMENTATION_URL = "https://github.com/source-customerio/source-customerio/blob/main/docs/customer-io.md"
+PROBES_SIDE_BY_SIDE = 8
 STREAM_ORDER = (
     "broadcasts", "transactional_messages", "messages", "customers", "campaigns", "newsletters",
     "segments", "exports", "activities", "sender_identities", "reporting_webhooks", "snippets",
@@ -52,6 +54,10 @@ def _api_root(
     return region.resolve(config, logging.getLogger("airbyte"), hosts=dict(hosts))
 
 
+def _probe(stream: CustomerioStream) -> str | None:
+    return stream.probe()
+
+
 class SourceCustomerio(AbstractSource):
     # The config is validated by the pydantic model, whose messages name the field to fix.
     check_config_against_spec = False
@@ -62,12 +68,11 @@ class SourceCustomerio(AbstractSource):
         self.region_hosts = tuple(sorted((region_hosts or REGION_HOSTS).items()))
         # The configured catalog's `customers` schema, while a read runs: its typed attribute columns.
         self._customers_schema: Mapping[str, Any] | None = None
+        # Set by cli.py's entrypoint, which writes RecordBatches itself (records.py).
+        self.batch_records = False
 
     def spec(self, logger: logging.Logger) -> ConnectorSpecification:
-        return ConnectorSpecification(
-            documentationUrl=DOCUMENTATION_URL,
-            connectionSpecification=CustomerioConfig.connection_specification(),
-        )
+        return ConnectorSpecification(**specification())
 
     def configure(self, config: Mapping[str, Any], temp_dir: str) -> Mapping[str, Any]:
         # Airbyte's own connector calls the key `app_api_key`: accept it so its users can switch.
@@ -83,6 +88,7 @@ class SourceCustomerio(AbstractSource):
             url_base=url_base,
             budget=RequestBudget(settings.requests_per_second),
             request_timeout=(10.0, float(settings.request_timeout_seconds)),
+            batch_records=self.batch_records,
         )
 
     def api_root(self, settings: CustomerioConfig) -> tuple[str, str]:
@@ -139,7 +145,9 @@ class SourceCustomerio(AbstractSource):
             context = self.context(config)
             _, where = self.api_root(context.config)
             streams = [s for s in self.streams(config) if isinstance(s, CustomerioStream)]
-            refusals = {s.name: s.probe() for s in streams}
+            # Each probe is one request (a few for some streams): side by side, under the shared budget.
+            with ThreadPoolExecutor(max_workers=PROBES_SIDE_BY_SIDE, thread_name_prefix="probe") as pool:
+                refusals = dict(zip([s.name for s in streams], pool.map(_probe, streams), strict=True))
             forbidden = [f"{name} ({detail})" for name, detail in refusals.items() if detail is not None]
         except AirbyteTracedException as error:
             return AirbyteConnectionStatus(status=Status.FAILED, message=error.message)

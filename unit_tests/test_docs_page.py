@@ -13,7 +13,7 @@ from airbyte_cdk.test.entrypoint_wrapper import discover
 
 from source_customerio import SourceCustomerio
 from source_customerio.config import CustomerioConfig
-from source_customerio.source import DOCUMENTATION_URL
+from source_customerio.spec import DOCUMENTATION_URL
 from source_customerio.streams.catalog import TABLES
 from source_customerio.streams.child_stream import CHILDREN
 from source_customerio.streams.metrics import SERIES

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from types import SimpleNamespace
 
 import pytest
 from airbyte_cdk.models import FailureType, Level, SyncMode, Type
@@ -275,3 +276,28 @@ def test_a_403_on_a_later_window_fails_the_stream_and_keeps_the_windows_before_i
     assert error.failure_type == FailureType.config_error
     assert "'messages'" in error.message and "GET /messages" in error.message and "403" in error.message
     assert not any("skipped" in line for line in log_lines(output, Level.WARN))
+
+
+@pytest.mark.parametrize(
+    ("days", "rate", "expected"),
+    [(180, 10, 8), (90, 10, 4), (30, 10, 2), (2, 10, 2), (180, 100, 4), (90, 100, 2), (2, 100, 2)],
+)
+def test_sub_windows_are_a_full_windows_share_whatever_the_windows_length(days, rate, expected):
+    # The last window (up to now) is often short: its sub-windows are as long as the others', so that
+    # the chains that finish last are several side by side. Fewer when the rate is not latency-bound.
+    stream = object.__new__(messages.Deliveries)
+    stream.context = SimpleNamespace(config=SimpleNamespace(requests_per_second=rate))
+    asked: list[tuple[int, int]] = []
+
+    def span_pages(span):
+        asked.append(span)
+        yield [{"id": str(span)}], len(asked) == 1  # only the whole window says "more"
+
+    stream._span_pages = span_pages
+    start = 1_700_000_000
+    window = (start, start + days * messages.DAY - 1)
+    list(stream._window_pages(window))
+    subs = sorted(asked[1:])
+    assert len(subs) == expected
+    assert subs[0][0] == window[0] and subs[-1][1] == window[1]
+    assert all(b[0] == a[1] + 1 for a, b in itertools.pairwise(subs))

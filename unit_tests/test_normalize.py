@@ -79,6 +79,37 @@ def test_null_absent_and_unknown_fields_are_left_alone():
     assert record == {"count": None, "unknown": "5", "label": "ok"}
 
 
+def test_records_of_a_shape_seen_clean_are_still_checked_where_their_types_differ():
+    # One long-lived normaliser, as a stream uses it: the shapes it remembers as clean must not let a
+    # record through whose values have other types, nor skip nested objects.
+    normalizer = RecordNormalizer(SCHEMA)
+    records = [
+        {"count": 1, "label": "a", "nested": {"at": 1}},
+        {"count": "2", "label": "b", "nested": {"at": "3"}},
+        {"count": 4, "label": 5, "nested": {"at": 6}},
+        {"count": 7, "label": "c", "nested": {"at": "8"}},
+        {"count": True, "label": "d"},
+        {"count": 9.0, "label": "e"},
+        {"count": 10, "label": "f", "flag": "true"},
+        {"count": 11, "label": "g", "nested": None},
+    ]
+    expected = [
+        {"count": 1, "label": "a", "nested": {"at": 1}},
+        {"count": 2, "label": "b", "nested": {"at": 3}},
+        {"count": 4, "label": "5", "nested": {"at": 6}},
+        {"count": 7, "label": "c", "nested": {"at": 8}},
+        {"count": True, "label": "d"},
+        {"count": 9, "label": "e"},
+        {"count": 10, "label": "f", "flag": True},
+        {"count": 11, "label": "g", "nested": None},
+    ]
+    for _ in range(2):  # the second time round every shape has been seen
+        copies = [{**r, "nested": dict(r["nested"])} if r.get("nested") else dict(r) for r in records]
+        out = [normalizer(record) for record in copies]
+        assert out == expected
+        assert [type(r["count"]) for r in out] == [type(r["count"]) for r in expected]
+
+
 def test_the_record_is_normalised_in_place_and_returned():
     record = {"count": "1"}
     assert normalize(record) is record

@@ -24,13 +24,24 @@ class Sizes:
     throttled_people: int = 20_000
     throttled_deliveries: int = 100_000
     campaigns: int = 200
+    # Deliveries of the last 9 months read at the ceiling: two 6-month windows, so that sub-windows
+    # must carry the parallelism.
+    recent_deliveries: int = 200_000
+    recent_days: int = 270
     ceiling_rps: float = 10.0
     ceiling_latency_ms: float = 150.0
     unthrottled_connector_rps: float = 100.0
     timeout_seconds: float = 1800.0
 
 
-SMOKE = Sizes(deliveries=5_000, people=5_000, throttled_people=1_000, throttled_deliveries=3_000, campaigns=5)
+SMOKE = Sizes(
+    deliveries=5_000,
+    people=5_000,
+    throttled_people=1_000,
+    throttled_deliveries=3_000,
+    campaigns=5,
+    recent_deliveries=3_000,
+)
 
 
 def ceiling_label(sizes: Sizes) -> str:

@@ -55,6 +55,8 @@ class StreamContext:
     budget: RequestBudget
     request_timeout: tuple[float, float] = (10.0, 60.0)
     now: int = field(default_factory=lambda: int(time.time()))
+    # Streams with many records yield them as RecordBatches (records.py): only cli.py's entrypoint asks.
+    batch_records: bool = False
 
     @cached_property
     def authenticator(self) -> TokenAuthenticator:

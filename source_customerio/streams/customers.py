@@ -29,6 +29,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_customerio.config import CustomersMethod
 from source_customerio.errors import RequestRefusedError, StreamForbiddenError, config_error
+from source_customerio.records import batches_of, in_batches
 from source_customerio.streams.attribute_columns import AttributeColumns
 from source_customerio.streams.base import CustomerioStream, StreamContext
 from source_customerio.streams.customer_export import CustomerExport
@@ -248,7 +249,7 @@ class Customers(CustomerioStream):
                 return
             self._export: ExportReader | None = reader
         started_at = reader.position
-        yield from reader.take(EXPORT_ROWS_PER_SLICE)
+        yield from batches_of(self.name, reader.take(EXPORT_ROWS_PER_SLICE), self.context.batch_records)
         done = reader.position - started_at
         self.progress.add(done)
         if done < EXPORT_ROWS_PER_SLICE:
@@ -327,10 +328,11 @@ class Customers(CustomerioStream):
         page = pipeline.next_page()
         normalize = self.normalize
         typed = self.attribute_columns.apply if self.attribute_columns else None
+        name, batched = self.name, self.context.batch_records
         for future in page.hydrations:
             people = future.result()
-            for record in people:
-                yield typed(normalize(record)) if typed else normalize(record)
+            shaped = [typed(normalize(record)) if typed else normalize(record) for record in people]
+            yield from in_batches(name, shaped, batched)
             self.progress.add(len(people))
         if page.next_start:
             self.state = {"search_start": page.next_start}

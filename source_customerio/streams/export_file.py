@@ -21,6 +21,7 @@ import gzip
 import shutil
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import compress
 from pathlib import Path
 from typing import IO, Any
 
@@ -206,7 +207,8 @@ class PersonRows:
                 if len(row) < width:
                     row += [""] * (width - len(row))
                 cio_id = row[ci]
-                attributes = {name: value for name, value in zip(names, row, strict=False) if value}
+                # The non-empty cells by name, in C: `compress` keeps a pair where the cell is not "".
+                attributes = dict(compress(zip(names, row, strict=False), row))
                 if not cio_id:
                     found = resolved.get(position)
                     if found is None:

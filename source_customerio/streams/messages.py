@@ -14,6 +14,7 @@ window (or sub-window): a delivery on a seam is read once whichever the API's me
 
 from __future__ import annotations
 
+import math
 from collections.abc import Generator, Iterable, Iterator, Mapping
 from datetime import datetime, timezone
 from functools import partial
@@ -24,6 +25,7 @@ from airbyte_cdk.models import SyncMode
 from airbyte_cdk.sources.streams.core import StreamData
 
 from source_customerio.http.pagination import CursorPagination
+from source_customerio.records import RecordBatch, render
 from source_customerio.streams.base import CustomerioStream
 from source_customerio.streams.prefetch import Codec, Prefetcher, merged
 
@@ -35,11 +37,19 @@ WINDOW_SECONDS = 180 * DAY
 EARLIEST_DELIVERIES = int(datetime(2012, 1, 1, tzinfo=timezone.utc).timestamp())
 PAGE_SIZE = 1000
 WINDOWS_AHEAD = 4
-# A window with several pages is read as this many sub-windows side by side, if it spans a day or more.
-SUB_WINDOWS = 4
+# A window with several pages is read as sub-windows side by side, if it spans a day or more: each a
+# share of a full window (so a short window gets fewer), at least two. At Customer.io's rate a request's
+# latency limits each chain, and more chains keep the budget busy to the end; at a high rate (a proxy,
+# the sandbox unthrottled) CPU is the limit, and fewer chains cost less of it (and memory).
+SUB_WINDOWS = 8
+SUB_WINDOWS_FAST = 4
+LATENCY_BOUND_RPS = 20.0
 MIN_SPLIT_SECONDS = DAY
+# Pages of a window's sub-windows waiting in memory for the reader (peak RSS), however many there are.
+PAGES_WAITING_PER_WINDOW = 8
 # Pages of windows ahead of the reader wait on disk, so those windows keep the budget busy.
 PAGES_ON_DISK = Codec(encode=orjson.dumps, decode=orjson.loads)
+LINES_ON_DISK = Codec(encode=bytes, decode=bytes)
 
 
 class Deliveries(CustomerioStream):
@@ -81,15 +91,22 @@ class Deliveries(CustomerioStream):
         stream_state: Mapping[str, Any] | None = None,
     ) -> Iterable[Mapping[str, Any] | None]:
         spans = self.windows(sync_mode)
-        self._prefetcher: Prefetcher[tuple[int, int], list[Any]] = Prefetcher(
-            spans, self._window_pages, ahead=self.windows_ahead, codec=PAGES_ON_DISK
+        # Batches (records.py): worker threads render each page's RECORD lines, so that a window read
+        # ahead waits on disk as those bytes, not as a page to encode, decode and render again.
+        produce, codec = (
+            (self._rendered_pages, LINES_ON_DISK)
+            if self.context.batch_records
+            else (self._window_pages, PAGES_ON_DISK)
+        )
+        self._prefetcher: Prefetcher[tuple[int, int], Any] = Prefetcher(
+            spans, produce, ahead=self.windows_ahead, codec=codec
         )
         return [{"start_ts": a, "end_ts": b, "position": i} for i, (a, b) in enumerate(spans)]
 
     def _window_pages(self, span: tuple[int, int]) -> Iterator[list[Any]]:
         """A window's pages. A window with more than one page is a chain of `next` cursors, one
         request after another; when it is long enough, its first page is set aside and the window
-        is read instead as SUB_WINDOWS sub-windows side by side (one request spent to gain their
+        is read instead as sub-windows side by side (up to SUB_WINDOWS; one request spent to gain their
         parallelism). Records of one window may come in any order: its state moves at its end."""
         pages = self._span_pages(span)
         first = next(pages, None)
@@ -101,10 +118,24 @@ class Deliveries(CustomerioStream):
             yield from (page for page, _ in pages)
             return
         pages.close()
-        step = (span[1] - span[0] + 1) // SUB_WINDOWS
-        bounds = [span[0] + i * step for i in range(SUB_WINDOWS)] + [span[1] + 1]
-        subs = [(bounds[i], bounds[i + 1] - 1) for i in range(SUB_WINDOWS)]
-        yield from merged([partial(self._sub_window_pages, sub) for sub in subs])
+        # A short window (the last, up to now) gets fewer sub-windows, so that its chains are about as
+        # long as those of the others and the last ones to finish are several side by side.
+        most = (
+            SUB_WINDOWS if self.context.config.requests_per_second <= LATENCY_BOUND_RPS else SUB_WINDOWS_FAST
+        )
+        count = max(2, min(most, math.ceil((span[1] - span[0] + 1) * most / WINDOW_SECONDS)))
+        step = (span[1] - span[0] + 1) // count
+        bounds = [span[0] + i * step for i in range(count)] + [span[1] + 1]
+        subs = [(bounds[i], bounds[i + 1] - 1) for i in range(count)]
+        sources = [partial(self._sub_window_pages, sub) for sub in subs]
+        yield from merged(sources, buffered=max(1, PAGES_WAITING_PER_WINDOW // count))
+
+    def _rendered_pages(self, span: tuple[int, int]) -> Iterator[bytes]:
+        normalize, name = self.normalize, self.name
+        for records in self._window_pages(span):
+            rendered = render(name, [normalize(r) for r in records if isinstance(r, dict)])
+            if rendered:
+                yield rendered
 
     def _sub_window_pages(self, span: tuple[int, int]) -> Iterator[list[Any]]:
         return (page for page, _ in self._span_pages(span))
@@ -123,13 +154,18 @@ class Deliveries(CustomerioStream):
         return "GET", "messages", {"limit": 1}, None
 
     def read_stream(self, sync_mode: SyncMode, stream_slice: Mapping[str, Any]) -> Iterable[StreamData]:
-        normalize, progress = self.normalize, self.progress
+        normalize, progress, name = self.normalize, self.progress, self.name
         try:
-            for records in self._prefetcher.items(stream_slice["position"]):
-                for record in records:
+            for item in self._prefetcher.items(stream_slice["position"]):
+                if isinstance(item, bytes):
+                    batch = RecordBatch.of_lines(name, item)
+                    yield batch
+                    progress.add(batch.count)
+                    continue
+                for record in item:
                     if isinstance(record, dict):
                         yield normalize(record)
-                progress.add(len(records))
+                progress.add(len(item))
         except BaseException:
             self._prefetcher.close()
             raise

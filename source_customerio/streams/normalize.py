@@ -19,6 +19,8 @@ _PYTHON_TYPES: dict[str, tuple[type, ...]] = {
     "object": (dict,),
 }
 _NIL_STRINGS = {"nil", "null", ""}
+# Shapes of clean records remembered per schema: bounded, whatever the records look like.
+MAX_SHAPES = 256
 
 
 def _kinds(prop: Mapping[str, Any]) -> set[str]:
@@ -63,8 +65,26 @@ class RecordNormalizer:
             self._checks.append((name, kinds, allowed))
             if kinds == {"object"} and prop.get("properties"):
                 self._nested.append((name, RecordNormalizer(prop)))
+        # Whether a record's top-level fields need a change depends only on the Python types of their
+        # values: the types of records seen needing none, by field, make the fast path. Records of one
+        # stream come in a handful of such shapes.
+        self._names = tuple(name for name, _, _ in self._checks)
+        self._clean_shapes: set[tuple[type, ...]] = set()
 
     def __call__(self, record: dict[str, Any]) -> dict[str, Any]:
+        shape = tuple(map(type, map(record.get, self._names)))
+        clean_shapes = self._clean_shapes
+        if shape not in clean_shapes and self._fix_top_level(record) and len(clean_shapes) < MAX_SHAPES:
+            clean_shapes.add(shape)
+        for name, nested in self._nested:
+            value = record.get(name)
+            if isinstance(value, dict):
+                nested(value)
+        return record
+
+    def _fix_top_level(self, record: dict[str, Any]) -> bool:
+        """Bring the top-level fields to the schema's types; whether none needed it."""
+        clean = True
         for name, kinds, allowed in self._checks:
             value = record.get(name)
             if value is None:
@@ -72,9 +92,6 @@ class RecordNormalizer:
             # bool is an int in Python; a schema integer must not accept True.
             if isinstance(value, allowed) and not (isinstance(value, bool) and "boolean" not in kinds):
                 continue
+            clean = False
             record[name] = _coerce(value, kinds)
-        for name, nested in self._nested:
-            value = record.get(name)
-            if isinstance(value, dict):
-                nested(value)
-        return record
+        return clean
