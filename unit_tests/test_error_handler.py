@@ -100,3 +100,11 @@ def test_payload_of_an_answer_not_yet_interpreted_decodes_it():
 
 def test_payload_of_a_body_that_is_not_json_is_none():
     assert payload_of(answer(502, b"<html>Bad gateway</html>")) is None
+
+
+def test_an_exception_outside_requests_is_retried_with_an_error_log(caplog):
+    # Not in the table: the CDK's own fallback, which logs through the handler's logger.
+    with caplog.at_level(logging.ERROR, logger="test"):
+        action, failure, _ = verdict(ValueError("the transport broke"))
+    assert (action, failure) == (ResponseAction.RETRY, FailureType.system_error)
+    assert any("the transport broke" in r.getMessage() for r in caplog.records if r.name == "test")
