@@ -52,7 +52,7 @@ from airbyte_cdk.sources.connector_state_manager import HashableStreamDescriptor
 from airbyte_cdk.utils.airbyte_secrets_utils import add_to_secrets, filter_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
-from source_customerio.config import CustomerioConfig
+from source_customerio.config import SECRET_FIELDS, CustomerioConfig
 from source_customerio.records import RecordBatch
 from source_customerio.run import buffer_stdout
 from source_customerio.source import SourceCustomerio
@@ -65,7 +65,6 @@ STDOUT_PIPE_BYTES = 1 << 20
 MALLOC_OPTIONS = ((-1, 64 << 20), (-2, 16 << 20), (-3, 16 << 20))
 # The CDK ends a read in which streams failed with this summary, always typed config_error.
 FAILED_STREAMS_SUMMARY = "During the sync, the following streams did not sync successfully"
-SECRET_FIELDS = ("access_token", "app_api_key")
 _TRACE_PREFIX = '{"type":"TRACE"'
 
 
