@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import requests
 from airbyte_cdk.models import (
     AirbyteMessage,
     AirbyteMessageSerializer,
@@ -199,6 +200,19 @@ def assert_no_secret(output: EntrypointOutput | Iterable[str], secret: str = KEY
 
 
 # -- requests ------------------------------------------------------------------------------------
+
+
+def http_answer(
+    status: int, body: bytes = b"{}", headers: Mapping[str, str] | None = None, url: str = f"{US}/campaigns"
+) -> requests.Response:
+    """An answer as `requests` hands it over, for the error handler and backoff tested directly."""
+    answer = requests.Response()
+    answer.status_code = status
+    answer._content = body
+    answer.headers.update(headers or {})
+    answer.request = requests.Request("GET", url).prepare()
+    answer.url = answer.request.url
+    return answer
 
 
 def query(request: Any) -> dict[str, str]:

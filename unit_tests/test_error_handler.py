@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import pytest
 import requests
@@ -10,19 +11,12 @@ from airbyte_cdk.models import FailureType
 from airbyte_cdk.sources.streams.http.error_handlers import ResponseAction
 
 from source_customerio.http.error_table import CustomerioErrorHandler, payload_of
-from unit_tests.builders import US
+from unit_tests.builders import US, http_answer
 
 CAMPAIGNS = f"{US}/campaigns?limit=10"
 
 
-def answer(status: int, body: bytes = b"{}", headers: dict | None = None) -> requests.Response:
-    response = requests.Response()
-    response.status_code = status
-    response._content = body
-    response.headers.update(headers or {})
-    response.request = requests.Request("GET", CAMPAIGNS).prepare()
-    response.url = CAMPAIGNS
-    return response
+answer = partial(http_answer, url=CAMPAIGNS)
 
 
 def verdict(what: requests.Response | Exception) -> tuple[ResponseAction, FailureType | None, str | None]:

@@ -21,6 +21,7 @@ from unit_tests.builders import (
     ConfigBuilder,
     campaign,
     error_traces,
+    http_answer,
     log_lines,
     newsletter,
     page,
@@ -197,15 +198,6 @@ def test_a_failure_after_other_streams_keeps_their_records(requests_mock):
 # -- the handler and the backoff, directly ------------------------------------------------------
 
 
-def response(status: int, body: bytes = b"{}", headers: dict | None = None) -> requests.Response:
-    answer = requests.Response()
-    answer.status_code = status
-    answer._content = body
-    answer.headers.update(headers or {})
-    answer.request = requests.Request("GET", f"{US}/campaigns").prepare()
-    return answer
-
-
 @pytest.mark.parametrize(
     ("status", "action"),
     [
@@ -221,7 +213,7 @@ def response(status: int, body: bytes = b"{}", headers: dict | None = None) -> r
 )
 def test_the_table_rows(status, action):
     handler = CustomerioErrorHandler(logger=logging.getLogger("test"))
-    assert handler.interpret_response(response(status)).response_action == action
+    assert handler.interpret_response(http_answer(status)).response_action == action
 
 
 @pytest.mark.parametrize(
@@ -230,7 +222,7 @@ def test_the_table_rows(status, action):
 )
 def test_backoff(retry_after, attempt, expected):
     headers = {"Retry-After": retry_after} if retry_after is not None else {}
-    assert RetryAfterBackoff().backoff_time(response(429, headers=headers), attempt) == expected
+    assert RetryAfterBackoff().backoff_time(http_answer(429, headers=headers), attempt) == expected
 
 
 def test_backoff_after_a_network_error_is_exponential():
@@ -268,8 +260,8 @@ def test_the_backoff_scale_is_read_and_clamped_to_0_1(raw, scale, monkeypatch):
 
 def test_the_backoff_scale_never_shortens_what_retry_after_asks(monkeypatch):
     monkeypatch.setenv(BACKOFF_SCALE_ENV, "0.01")
-    assert RetryAfterBackoff().backoff_time(response(429, headers={"Retry-After": "7"}), 1) == 7
-    assert RetryAfterBackoff().backoff_time(response(429), 3) == 0.04
+    assert RetryAfterBackoff().backoff_time(http_answer(429, headers={"Retry-After": "7"}), 1) == 7
+    assert RetryAfterBackoff().backoff_time(http_answer(429), 3) == 0.04
 
 
 def test_a_sync_waits_the_scaled_backoff(monkeypatch, requests_mock, retry_sleeps):

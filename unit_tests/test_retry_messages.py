@@ -4,6 +4,7 @@ line when it gives up, the error once retries ran out, and the daily-quota hint.
 from __future__ import annotations
 
 import logging
+from functools import partial
 
 import pytest
 import requests
@@ -12,7 +13,7 @@ from airbyte_cdk.sources.streams.http.exceptions import UserDefinedBackoffExcept
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_customerio.http.error_table import MAX_RETRIES, RetryAfterBackoff, quota_hint
-from unit_tests.builders import US, ConfigBuilder, error_traces, log_lines, read_stream
+from unit_tests.builders import US, ConfigBuilder, error_traces, http_answer, log_lines, read_stream
 
 CAMPAIGNS = f"{US}/campaigns"
 QUOTA_HINT = (
@@ -23,14 +24,7 @@ QUOTA_HINT = (
 )
 
 
-def answer(status: int, body: bytes = b"{}", headers: dict | None = None) -> requests.Response:
-    response = requests.Response()
-    response.status_code = status
-    response._content = body
-    response.headers.update(headers or {})
-    response.request = requests.Request("GET", f"{CAMPAIGNS}?limit=1").prepare()
-    response.url = response.request.url
-    return response
+answer = partial(http_answer, url=f"{CAMPAIGNS}?limit=1")
 
 
 def logged_backoff(caplog, response_or_exception, attempt: int) -> tuple[float | None, list[str]]:
