@@ -16,7 +16,7 @@ Only that entrypoint asks for batches (`StreamContext.batch_records`); whoever e
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from typing import Any
 
 import orjson
@@ -35,20 +35,30 @@ class RecordBatch(AirbyteMessage):
     worker thread, see `render`).
     """
 
-    def __init__(self, stream: str, records: list[dict[str, Any]], rendered: bytes | None = None) -> None:
+    def __init__(
+        self,
+        stream: str,
+        records: list[dict[str, Any]],
+        rendered: bytes | None = None,
+        lines: int | None = None,
+    ) -> None:
         emitted_at = time.time_ns() // 1_000_000
         super().__init__(
             type=Type.RECORD, record=AirbyteRecordMessage(stream=stream, data={}, emitted_at=emitted_at)
         )
         self.records = records
         self.rendered = rendered
+        self._lines = lines
 
     @classmethod
-    def of_lines(cls, stream: str, rendered: bytes) -> RecordBatch:
-        return cls(stream, [], rendered)
+    def of_lines(cls, stream: str, rendered: bytes, lines: int | None = None) -> RecordBatch:
+        """A batch of rendered RECORD lines; `lines`, their number, when the caller knows it."""
+        return cls(stream, [], rendered, lines)
 
     @property
     def count(self) -> int:
+        if self._lines is not None:
+            return self._lines
         # orjson escapes line breaks inside strings: each line ends with the only newline it has.
         return self.rendered.count(b"\n") if self.rendered is not None else len(self.records)
 
@@ -69,10 +79,22 @@ def render(stream: str, records: list[dict[str, Any]], emitted_at: int | None = 
         emitted_at = time.time_ns() // 1_000_000
     head = b'{"type":"RECORD","record":{"stream":' + orjson.dumps(stream) + b',"data":'
     tail = b',"emitted_at":' + str(emitted_at).encode() + b"}}\n"
-    return head + (tail + head).join(map(orjson.dumps, map(_without_nulls, records))) + tail
+    return head + (tail + head).join(map(orjson.dumps, map(without_nulls, records))) + tail
 
 
-def _without_nulls(record: dict[str, Any]) -> dict[str, Any]:
+def render_json(stream: str, texts: list[str], emitted_at: int | None = None) -> bytes:
+    """RECORD lines around records already written as JSON text, without their top-level nulls
+    (export_rows.py); each text must hold no line break, as orjson's text never does."""
+    if not texts:
+        return b""
+    if emitted_at is None:
+        emitted_at = time.time_ns() // 1_000_000
+    head = '{"type":"RECORD","record":{"stream":' + orjson.dumps(stream).decode() + ',"data":'
+    tail = f',"emitted_at":{emitted_at}}}}}\n'
+    return (head + (tail + head).join(texts) + tail).encode()
+
+
+def without_nulls(record: dict[str, Any]) -> dict[str, Any]:
     # The CDK's serializer (serpyco, omit_none) leaves out the record's top-level null fields, and
     # only those: nested nulls stay.
     if None not in record.values():
@@ -86,18 +108,3 @@ def in_batches(stream: str, records: list[dict[str, Any]], batched: bool) -> Ite
     if not batched:
         return records
     return (RecordBatch(stream, records),) if records else ()
-
-
-def batches_of(stream: str, records: Iterator[dict[str, Any]], batched: bool) -> Iterator[Any]:
-    """`records` from an iterator, in RecordBatches of BATCH_ROWS when asked for, else one by one."""
-    if not batched:
-        yield from records
-        return
-    batch: list[dict[str, Any]] = []
-    for record in records:
-        batch.append(record)
-        if len(batch) >= BATCH_ROWS:
-            yield RecordBatch(stream, batch)
-            batch = []
-    if batch:
-        yield RecordBatch(stream, batch)

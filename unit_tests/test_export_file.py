@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from source_customerio.streams.export_file import Layout, PersonRows, decompress_if_gzip, read_layout, survey
+from source_customerio.streams.export_file import Layout, decompress_if_gzip, read_layout, survey
+from source_customerio.streams.export_rows import PersonRows
 
 PREFS = '{"topics":{"topic_1":true}}'
 FILE = (
@@ -120,3 +121,40 @@ def test_the_sample_is_spread_over_the_whole_file(tmp_path):
 
 def test_an_empty_file_has_no_layout(tmp_path):
     assert read_layout(write(tmp_path, "")) is None
+
+
+@pytest.mark.parametrize("cio_column", [0, 2, None])
+def test_the_survey_counts_as_csv_reader_reads_rows_anywhere_in_a_long_file(tmp_path, cio_column):
+    import csv
+    import io
+    import random
+
+    pick = random.Random(cio_column or 7)
+    names = ["id", "email", "plan", "notes"]
+    if cio_column is not None:
+        names.insert(cio_column, "cio_id")
+    lines = [",".join(names)]
+    for n in range(1, 6_001):
+        cells = [f"p{n}", f"{n}@x", "pro", pick.choice(["", "a", '"x, ""y"""', '"two\nlines"'])]
+        if cio_column is not None:
+            cells.insert(cio_column, "" if pick.random() < 0.01 else str(n))
+        if pick.random() < 0.01:
+            cells = cells[:-1] if pick.random() < 0.5 else [*cells, "extra"]
+        lines.append(",".join(cells))
+        if pick.random() < 0.01:
+            lines.append("")
+    text = "\r\n".join(lines) + "\r\n"
+    path = write(tmp_path, text)
+    rows = [row for row in list(csv.reader(io.StringIO(text, newline="")))[1:] if row]
+    ragged = [n for n, row in enumerate(rows, 1) if len(row) != len(names)]
+    unkeyed = [
+        (n, row[names.index("id")], row[names.index("email")])
+        for n, row in enumerate(rows, 1)
+        if cio_column is not None and n not in ragged and not row[cio_column]
+    ]
+    found = survey(path, read_layout(path))
+    assert (found.rows, found.ragged, found.unkeyed_count) == (len(rows), len(ragged), len(unkeyed))
+    assert (found.unkeyed == unkeyed and len(unkeyed) > 10) or cio_column is None
+    assert len(found.sample) == 100 and all(row in rows for row in found.sample)
+    key = cio_column if cio_column is not None else names.index("id")
+    assert all(row[key] for row in found.sample)

@@ -10,7 +10,7 @@ from airbyte_cdk.models import AirbyteMessage, AirbyteStateMessage, AirbyteStrea
 from airbyte_cdk.sources.utils.record_helper import stream_data_to_airbyte_message
 
 from source_customerio.cli import _Entrypoint
-from source_customerio.records import RecordBatch, batches_of, in_batches, render
+from source_customerio.records import RecordBatch, in_batches, render, render_json
 
 RECORDS = [
     {"id": "a", "n": 1, "x": 1.5, "big": 2**62, "t": True, "none": None, "s": 'é ✓ \u2028 "q" \\ \n'},
@@ -50,10 +50,6 @@ def test_an_empty_batch_writes_nothing():
 def test_records_are_batched_only_when_asked():
     records = [{"id": i} for i in range(2_500)]
     assert list(in_batches("s", records, False)) == records
-    assert list(batches_of("s", iter(records), False)) == records
-    batches = list(batches_of("s", iter(records), True))
-    assert [len(b.records) for b in batches] == [1000, 1000, 500]
-    assert [r for b in batches for r in b.records] == records
     [page] = in_batches("s", records[:7], True)
     assert page.type == Type.RECORD and page.records == records[:7]
 
@@ -83,3 +79,14 @@ def test_lines_rendered_ahead_are_written_and_counted_as_they_are():
     assert [orjson.loads(line)["record"]["data"] for line in rendered.splitlines()] == [
         cdk_line("messages", dict(r))["record"]["data"] for r in RECORDS
     ]
+
+
+def test_lines_around_json_texts_are_the_cdk_helpers_records():
+    texts = [orjson.dumps({k: v for k, v in r.items() if v is not None}).decode() for r in RECORDS]
+    rendered = render_json("customers", texts, emitted_at=1_700_000_000_123)
+    assert rendered.count(b"\n") == len(RECORDS) and RecordBatch.of_lines("c", rendered).count == len(RECORDS)
+    for line, record in zip(rendered.splitlines(), RECORDS, strict=True):
+        want = cdk_line("customers", dict(record))
+        want["record"]["emitted_at"] = 1_700_000_000_123
+        assert orjson.loads(line) == want
+    assert render_json("customers", []) == b""

@@ -21,8 +21,13 @@ CATEGORIES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("decode page JSON (orjson.loads, error table)", ("_decode_payload",)),
     (
         "render and write RECORD lines in batches",
-        # Not batches_of (records.py), which the export's rows are read under.
-        ("render (source_customerio/records.py", "_without_nulls", "RecordBatch.", "_write_lines"),
+        (
+            "render (source_customerio/records.py",
+            "render_json (source_customerio/records.py",
+            "without_nulls",
+            "RecordBatch.",
+            "_write_lines",
+        ),
     ),
     ("normalize records to the schema", ("RecordNormalizer",)),
     ("serialize AirbyteMessage (serpyco dump + orjson.dumps)", ("airbyte_message_to_string", "serpyco_rs")),

@@ -29,7 +29,7 @@ from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from source_customerio.config import CustomersMethod
 from source_customerio.errors import RequestRefusedError, StreamForbiddenError, config_error
-from source_customerio.records import batches_of, in_batches
+from source_customerio.records import in_batches
 from source_customerio.streams.attribute_columns import AttributeColumns
 from source_customerio.streams.base import CustomerioStream, StreamContext
 from source_customerio.streams.customer_export import CustomerExport
@@ -249,7 +249,10 @@ class Customers(CustomerioStream):
                 return
             self._export: ExportReader | None = reader
         started_at = reader.position
-        yield from batches_of(self.name, reader.take(EXPORT_ROWS_PER_SLICE), self.context.batch_records)
+        if self.context.batch_records:
+            yield from reader.batches(self.name, EXPORT_ROWS_PER_SLICE)
+        else:
+            yield from reader.take(EXPORT_ROWS_PER_SLICE)
         done = reader.position - started_at
         self.progress.add(done)
         if done < EXPORT_ROWS_PER_SLICE:

@@ -18,17 +18,18 @@ from pathlib import Path
 from typing import Any
 
 from source_customerio.errors import RequestRefusedError
+from source_customerio.records import BATCH_ROWS, RecordBatch, render_json
 from source_customerio.streams.attribute_columns import AttributeColumns
 from source_customerio.streams.customer_export import CustomerExport
 from source_customerio.streams.export_check import Reconciliation, cross_check
 from source_customerio.streams.export_file import (
     UNKEYED_CAP,
     Layout,
-    PersonRows,
     decompress_if_gzip,
     read_layout,
     survey,
 )
+from source_customerio.streams.export_rows import PersonRows
 from source_customerio.streams.people_filter import PeopleFilter, partition
 from source_customerio.streams.people_join import IdentifierIndex, balanced_attributes, collect, write_keyed
 from source_customerio.streams.people_search import HYDRATE_BATCH, Hydrator, identity_key
@@ -178,6 +179,21 @@ class ExportReader:
 
     def take(self, limit: int) -> Iterator[dict[str, Any]]:
         return self.rows.take(limit) if self.rows is not None else iter(())
+
+    def batches(self, stream: str, limit: int) -> Iterator[RecordBatch]:
+        """What `take(limit)` gives, as RecordBatches of RECORD lines, BATCH_ROWS rows at a time."""
+        rows = self.rows
+        if rows is None:
+            return
+        end = rows.position + limit
+        while rows.position < end:
+            before = rows.position
+            asked = min(BATCH_ROWS, end - before)
+            texts = rows.take_json(asked)
+            if texts:
+                yield RecordBatch.of_lines(stream, render_json(stream, texts), len(texts))
+            if rows.position - before < asked:
+                return  # the end of the file
 
     def close(self) -> None:
         if self.rows is not None:
