@@ -154,3 +154,26 @@ def test_every_request_carries_the_connect_and_read_timeouts(requests_mock):
     requests_mock.get(CAMPAIGNS, json={"campaigns": []})
     read_stream(ConfigBuilder().build(), "campaigns")
     assert [r.timeout for r in requests_mock.request_history] == [(10.0, 60.0)]
+
+
+def test_retries_the_cdk_runs_out_of_say_the_request_kept_failing(requests_mock, retry_sleeps):
+    """InvalidURL is left to the CDK, which retries it as a DNS error (a system error); when its retries
+    run out, the error says the request kept failing, with the cause, as for the table's own retries,
+    not that it was refused."""
+    requests_mock.get(CAMPAIGNS, exc=requests.exceptions.InvalidURL("no such host"))
+    output = read_stream(ConfigBuilder().build(), "campaigns", expect_error=True)
+    assert len(requests_mock.request_history) == MAX_RETRIES + 1
+    [error] = [e for e in error_traces(output) if e.stream_descriptor]
+    assert error.message.startswith("Stream 'campaigns': GET /campaigns kept failing after retries (")
+    assert "DNS error" in error.message and "was refused" not in error.message
+    assert error.failure_type == FailureType.transient_error
+
+
+def test_an_exception_outside_requests_fails_the_stream_at_once(requests_mock, retry_sleeps):
+    """The CDK's HttpClient retries only `requests` exceptions: anything else is a fault in the code,
+    not the network, and ends the stream at once with its cause."""
+    requests_mock.get(CAMPAIGNS, exc=ValueError("the transport broke"))
+    output = read_stream(ConfigBuilder().build(), "campaigns", expect_error=True)
+    assert len(requests_mock.request_history) == 1
+    [error] = [e for e in error_traces(output) if e.stream_descriptor]
+    assert error.failure_type == FailureType.system_error and error.internal_message == "the transport broke"

@@ -126,7 +126,8 @@ def run_people_export(sizes: Sizes, say: Callable[[str], None], timeout: float) 
         out.notes.append(
             f"Parse + shape on its own (in this process, no HTTP, no Airbyte message): {parse.records:,} "
             f"people in {parse.cpu:.2f} s of CPU = {parse.per_person:.1f} µs per person (survey pass "
-            f"{parse.survey_per_person:.1f} µs, record pass {parse.record_per_person:.1f} µs), "
+            f"{parse.survey_per_person:.1f} µs, record pass {parse.record_per_person:.1f} µs, records made "
+            "as the JSON text the connector writes), "
             f"of the connector's {with_id.cpu_us_per_record:.1f} µs per person with a cio_id column; the "
             "rest is start-up, HTTP, the download and the Airbyte message path (record to stdout)."
         )
