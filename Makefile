@@ -11,7 +11,7 @@ PYAIRBYTE_VENV ?= .venv-pyairbyte
 CONNECTOR_IMAGE ?=
 PYTEST_IMAGE_ARGS := $(if $(CONNECTOR_IMAGE),--connector-image=$(CONNECTOR_IMAGE) --read-from-streams=all,-m "not image_tests")
 
-.PHONY: pyairbyte install lint test test-unit test-integration live-test image base-image demo bench bench-smoke sandbox \
+.PHONY: pyairbyte install lint test test-unit test-integration live-test image base-image demo bench bench-smoke bench-ab sandbox \
 	mutation clean
 
 $(PY):
@@ -77,6 +77,9 @@ bench: install  ## the benchmark table (unthrottled and 10 req/s + 150 ms)
 
 bench-smoke: install
 	PYTHONPATH=. $(PY) -m integration_tests.bench --smoke
+
+bench-ab: install  ## the people export, this checkout against BASE=<commit>, run alternately
+	PYTHONPATH=. $(PY) -m integration_tests.bench.ab --base $(BASE)
 
 # Mutation testing (mutmut, configured in pyproject.toml) of http/ and streams/base.py against the unit
 # tests; never part of `make test` (about an hour on one core). One worker: the machine's other core is
