@@ -6,6 +6,7 @@ no cio_id column."""
 
 from __future__ import annotations
 
+import time
 from contextlib import ExitStack
 from typing import Any
 
@@ -49,12 +50,15 @@ MISMATCH = {
 @pytest.fixture(scope="module")
 def reads():
     """Every switch x method, one sandbox each (tiny: 12 people, pages of 3, so `auto` exports)."""
+    # One "now" for all: a sandbox dates its people from when it was made, and the reads of different
+    # sandboxes are compared person by person (made a second apart, created_at would differ).
+    now = int(time.time())
     with ExitStack() as stack:
         sandboxes: dict[tuple[str, str], Sandbox] = {}
         for name, (quirks, _) in SWITCHES.items():
             for method in METHODS:
                 sandboxes[name, method] = stack.enter_context(
-                    new_sandbox(seed=41, quirks=Quirks(**quirks), export_ready_after_polls=1)
+                    new_sandbox(seed=41, quirks=Quirks(**quirks), export_ready_after_polls=1, now=now)
                 )
         calls = {
             key: (
