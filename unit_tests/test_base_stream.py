@@ -4,6 +4,7 @@ saved timestamps it can trust, and the warning when a saved page cursor has expi
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -148,13 +149,21 @@ def test_an_unusable_saved_timestamp_is_ignored_with_a_warning(saved, warning, c
 # -- an expired page cursor -------------------------------------------------------------------------
 
 
-def test_the_expired_cursor_warning_names_the_request_and_the_apis_reason(requests_mock, caplog):
-    def answer(request, context):
-        if query(request).get("start") == "old":
-            context.status_code = 410
-            return {"errors": [{"detail": "cursor old has expired"}]}
-        return page("newsletters", [newsletter(1)])
+def refusing_cursor(cursor: str, status: int, body: dict, record: dict) -> Callable[[Any, Any], dict]:
+    """A newsletters listing that answers `status` with `body` to the saved cursor `cursor`, and one
+    page holding `record` to anything else (the first page)."""
 
+    def answer(request: Any, context: Any) -> dict:
+        if query(request).get("start") == cursor:
+            context.status_code = status
+            return body
+        return page("newsletters", [record])
+
+    return answer
+
+
+def test_the_expired_cursor_warning_names_the_request_and_the_apis_reason(requests_mock, caplog):
+    answer = refusing_cursor("old", 410, {"errors": [{"detail": "cursor old has expired"}]}, newsletter(1))
     requests_mock.get(f"{US}/newsletters", json=answer)
     stream = newsletters()
     with caplog.at_level(logging.WARNING):
@@ -170,12 +179,8 @@ def test_the_expired_cursor_warning_names_the_request_and_the_apis_reason(reques
 
 
 def test_a_sync_warns_once_with_the_request_when_the_saved_cursor_expired(requests_mock):
-    def answer(request, context):
-        if query(request).get("start") == "expired-tok":
-            context.status_code = 400
-            return {"errors": [{"detail": "cursor expired-tok is not valid"}]}
-        return page("newsletters", [newsletter(1, NOW + 1)])
-
+    refused = {"errors": [{"detail": "cursor expired-tok is not valid"}]}
+    answer = refusing_cursor("expired-tok", 400, refused, newsletter(1, NOW + 1))
     requests_mock.get(f"{US}/newsletters", json=answer)
     saved = state("newsletters", {"updated": NOW, "resume": {"start": "expired-tok", "highest": NOW}})
     config = ConfigBuilder().with_(lookback_window_minutes=0).build()
@@ -264,13 +269,7 @@ def test_an_endless_walk_fails_with_the_stream_and_request_named(requests_mock, 
 
 
 def test_a_saved_cursor_answered_404_without_a_reason_restarts_with_not_found(requests_mock, caplog):
-    def answer(request, context):
-        if query(request).get("start") == "old":
-            context.status_code = 404
-            return {}
-        return page("newsletters", [newsletter(1)])
-
-    requests_mock.get(f"{US}/newsletters", json=answer)
+    requests_mock.get(f"{US}/newsletters", json=refusing_cursor("old", 404, {}, newsletter(1)))
     stream = newsletters()
     with caplog.at_level(logging.WARNING):
         start, _ = stream.resume_or_restart(
