@@ -17,7 +17,7 @@ from airbyte_cdk.sources.utils.record_helper import stream_data_to_airbyte_messa
 
 from source_customerio.records import render_json
 from source_customerio.streams.attribute_columns import AttributeColumns, Column, column_name
-from source_customerio.streams.export_file import DataLines, read_layout
+from source_customerio.streams.export_file import COPY_CHUNK, DataLines, needs_escapes, read_layout
 from source_customerio.streams.export_rows import PersonRows
 
 TRICKY_CELLS = [
@@ -40,6 +40,11 @@ TRICKY_CELLS = [
     "-3.5",
     "true",
     "1700000000",
+]
+# What a JSON string holds as it is, but for double quotes and the line breaks of a quoted cell: a file
+# of these needs no escapes (export_file.needs_escapes), and its rows take the plain path.
+PLAIN_CELLS = [
+    cell for cell in TRICKY_CELLS if not any(c == "\\" or (c < " " and c not in "\r\n") for c in cell)
 ]
 
 
@@ -97,15 +102,17 @@ def test_a_plain_row_is_written_as_hand_expected(tmp_path):
 
 
 @pytest.mark.parametrize("terminator", ["\r\n", "\n"])
-def test_every_kind_of_cell_gives_the_cdks_record(tmp_path, terminator):
+@pytest.mark.parametrize("cells, escapes", [(TRICKY_CELLS, True), (PLAIN_CELLS, False)])
+def test_every_kind_of_cell_gives_the_cdks_record(tmp_path, terminator, cells, escapes):
     header = ["plan", "email", "cio_id", "id", "notes", "Notes"]
     rows = [
         ["pro", f"p{n}@x", str(100 + n), f"id{n}" if n % 3 else "", cell, cell[::-1]]
-        for n, cell in enumerate(TRICKY_CELLS)
+        for n, cell in enumerate(cells)
     ]
     text = csv_text(header, rows, terminator)
     blank_line_too = text.replace(terminator, terminator + terminator, 1)
     path = write(tmp_path, "\ufeff" + blank_line_too)
+    assert needs_escapes(path) is escapes
     as_records, as_text = both_ways(path, limits=(5, 1, 100))
     assert as_text == as_records
     assert sum(len(records) for records, _ in as_text) == len(rows)
@@ -170,9 +177,11 @@ def test_typed_columns_give_the_cdks_record(tmp_path):
 
 
 def test_random_files_read_as_csv_reader_reads_them(tmp_path):
-    chars = ["a", "b", " ", ",", '"', "\\", "\n", "\r", "\t", "\x1f", "é", "\u2028", "{", "}", ":", "1"]
+    escaped = ["\\", "\t", "\x1f"]
+    plain = ["a", "b", " ", ",", '"', "\n", "\r", "é", "\u2028", "\x7f", "{", "}", ":", "1"]
     pick = random.Random(20261202)
     for attempt in range(40):
+        chars = plain + escaped if attempt % 2 else plain  # files that need escapes, and files that do not
         width = pick.randint(3, 7)
         header = ["cio_id", "id", "email"] + [f"c{k}" for k in range(width - 3)]
         rows = []
@@ -197,3 +206,13 @@ def test_a_quoted_header_and_a_header_only_file(tmp_path):
     path = write(tmp_path, "cio_id,id\n")
     rows = PersonRows(path, read_layout(path), {})
     assert rows.take_json(10) == [] and rows.position == 0
+
+
+def test_a_file_needs_escapes_for_a_backslash_or_a_control_character_anywhere(tmp_path):
+    base = "cio_id,notes\r\n1,é ✓ \u2028 \x7f \xa0\r\n" + 'x,"two\nlines\r\nand a ""quote"""\n'
+    path = write(tmp_path, base)
+    assert not needs_escapes(path)
+    for char in ["\\", "\t", "\x00", "\x1f", "\x0b", "\x1b"]:
+        assert needs_escapes(write(tmp_path, base + char + "\n")), repr(char)
+        # past the first chunk read too
+        assert needs_escapes(write(tmp_path, base + "a" * COPY_CHUNK + char)), repr(char)

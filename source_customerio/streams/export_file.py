@@ -48,6 +48,21 @@ def decompress_if_gzip(path: Path) -> bool:
     return True
 
 
+# Bytes a JSON string writes escaped, but for the double quote: a quoted cell holds those (export_rows.py).
+ESCAPED_BYTES = [bytes([byte]) for byte in range(0x20) if byte not in b"\r\n"] + [b"\\"]
+
+
+def needs_escapes(path: Path) -> bool:
+    """Whether the file holds a byte a JSON string escapes, but for double quotes and line breaks (which
+    only a quoted cell may hold): a backslash or a control character. A memchr per byte and 1 MB chunk:
+    about a third of what one pass of bytes.translate costs."""
+    with open(path, "rb") as raw:
+        while chunk := raw.read(COPY_CHUNK):
+            if any(byte in chunk for byte in ESCAPED_BYTES):
+                return True
+    return False
+
+
 def open_text(path: Path) -> IO[str]:
     # utf-8-sig drops a byte-order mark; newline="" lets csv see quoted line breaks as they are.
     return open(path, encoding="utf-8-sig", newline="", buffering=READ_BUFFER)

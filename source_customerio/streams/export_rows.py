@@ -4,11 +4,12 @@ the connector's entrypoint writes (`take_json`), which is the hot path of a mill
 A row becomes:
     {"cio_id", "id", "email", "identifiers": {cio_id, id, email}, "attributes": {non-empty cells by name},
      attr_<name>: typed attribute columns (attribute_columns.py)}
-`take_json` writes a row straight from its cells when its line holds no double quote, no backslash and
-nothing unprintable (then every cell is its own JSON string between quotes, as orjson writes it) and
-sends any other row through the dict and orjson. Its text leaves out the record's top-level nulls, as
-the CDK's serializer does (records.py); unit_tests/test_export_rows.py pins it to the dicts, as the CDK
-writes them, on rows of every kind.
+`take_json` writes a row straight from its cells when every cell is its own JSON string between quotes,
+as orjson writes it: the line holds no double quote (or its quoted cells need only theirs escaped) and,
+in the file or the line, no backslash and no control character (`needs_escapes`); any other row goes
+through the dict and orjson. Its text leaves out the record's top-level nulls, as the CDK's serializer
+does (records.py); unit_tests/test_export_rows.py pins it to the dicts, as the CDK writes them, on rows
+of every kind.
 """
 
 from __future__ import annotations
@@ -23,20 +24,23 @@ import orjson
 
 from source_customerio.records import without_nulls
 from source_customerio.streams.attribute_columns import AttributeColumns, to_string
-from source_customerio.streams.export_file import DataLines, Layout
+from source_customerio.streams.export_file import DataLines, Layout, needs_escapes
 
 
 def _key(name: str) -> str:
     return orjson.dumps(name).decode()
 
 
-def _escaped(row: list[str], commas: int) -> list[str] | None:
+def _escaped(row: list[str], width: int, plain: bool) -> list[str] | None:
     """The cells of a row read from quoted CSV, each as it stands between quotes in JSON, when the
-    only escapes they need are of double quotes (no backslash, nothing unprintable) and the row is as
-    wide as the header; else None. U+001F joins them for two passes in C: a cell holding one fails the
-    count."""
+    only escapes they need are of double quotes and the row is as wide as the header; else None.
+    U+001F joins them for two passes in C: in a `plain` file (see `needs_escapes`) none holds one and
+    only a quoted line break needs a look; else a cell holding one fails the count."""
     flat = "\x1f".join(row)
-    if flat.count("\x1f") != commas or "\\" in flat or not flat.replace("\x1f", "").isprintable():
+    if plain:
+        if len(row) != width or "\n" in flat or "\r" in flat:
+            return None
+    elif flat.count("\x1f") != width - 1 or "\\" in flat or not flat.replace("\x1f", "").isprintable():
         return None
     return flat.replace('"', '\\"').split("\x1f")
 
@@ -69,6 +73,8 @@ class PersonRows:
         self._valued_prefixes = [
             (index, "," + _key(column) + ":", coerce) for index, column, coerce in self.typed_values
         ]
+        # Files without a backslash or a control character but line breaks (most) need no per-line look.
+        self._plain = not needs_escapes(path)
         self.position = 0
         self._lines = DataLines(path)
 
@@ -106,7 +112,7 @@ class PersonRows:
         ci, ii, ei = layout.cio_id, layout.id, layout.email
         assert ci is not None
         width = len(layout.names)
-        commas = width - 1
+        plain = self._plain
         prefixes = self._prefixes
         typed = self._typed_prefixes or self._valued_prefixes
         writes_text = self._writes_text
@@ -118,14 +124,14 @@ class PersonRows:
         for line in self._lines.lines if position < end else ():
             if '"' in line:
                 row = row_of(line)
-                cells = _escaped(row, commas) if writes_text else None
+                cells = _escaped(row, width, plain) if writes_text else None
             else:
                 body = line.rstrip("\r\n")
                 if not body:
                     continue
                 row = body.split(",")
-                plain = writes_text and len(row) == width and "\\" not in body and body.isprintable()
-                cells = row if plain else None
+                fits = writes_text and len(row) == width
+                cells = row if fits and (plain or ("\\" not in body and body.isprintable())) else None
             position += 1
             if cells is not None and cells[ci]:
                 cio_id = cells[ci]
@@ -133,17 +139,13 @@ class PersonRows:
                 email = cells[ei] if ei is not None else ""
                 # '"name":"cell' for each non-empty cell, in C; joined by '",' and closed by '"}'.
                 attributes = '",'.join(map(add, compress(prefixes, cells), compress(cells, cells)))
-                text = f'{{"cio_id":"{cio_id}"'
-                if id_:
-                    text += f',"id":"{id_}"'
-                if email:
-                    text += f',"email":"{email}"'
-                id_json = f'"{id_}"' if id_ else "null"
-                email_json = f'"{email}"' if email else "null"
-                text += (
-                    f',"identifiers":{{"cio_id":"{cio_id}","id":{id_json},"email":{email_json}}}'
-                    f',"attributes":{{{attributes}"}}'
-                )
+                if id_ and email:  # most people: one f-string
+                    text = (
+                        f'{{"cio_id":"{cio_id}","id":"{id_}","email":"{email}","identifiers":{{"cio_id":'
+                        f'"{cio_id}","id":"{id_}","email":"{email}"}},"attributes":{{{attributes}"}}'
+                    )
+                else:
+                    text = self._identified(cio_id, id_, email) + f',"attributes":{{{attributes}"}}'
                 if typed:
                     text += self._typed_json(cells, row)
                 append(text + "}")
@@ -155,6 +157,18 @@ class PersonRows:
                 break
         self.position = position
         return out
+
+    @staticmethod
+    def _identified(cio_id: str, id_: str, email: str) -> str:
+        """A record's text up to its attributes, for a person without an id or an email."""
+        text = f'{{"cio_id":"{cio_id}"'
+        if id_:
+            text += f',"id":"{id_}"'
+        if email:
+            text += f',"email":"{email}"'
+        id_json = f'"{id_}"' if id_ else "null"
+        email_json = f'"{email}"' if email else "null"
+        return text + f',"identifiers":{{"cio_id":"{cio_id}","id":{id_json},"email":{email_json}}}'
 
     def _typed_json(self, cells: list[str], row: list[str]) -> str:
         """The typed columns of a row as JSON members: string cells as written (`cells`, escaped),
