@@ -89,9 +89,11 @@ def render_json(stream: str, texts: list[str], emitted_at: int | None = None) ->
         return b""
     if emitted_at is None:
         emitted_at = time.time_ns() // 1_000_000
-    head = '{"type":"RECORD","record":{"stream":' + orjson.dumps(stream).decode() + ',"data":'
-    tail = f',"emitted_at":{emitted_at}}}}}\n'
-    return (head + (tail + head).join(texts) + tail).encode()
+    head = b'{"type":"RECORD","record":{"stream":' + orjson.dumps(stream) + b',"data":'
+    tail = f',"emitted_at":{emitted_at}}}}}\n'.encode()
+    # Each text encoded on its own: an ASCII text is one copy, where a batch joined as text and then
+    # encoded goes character by character as soon as one of its texts is not ASCII.
+    return head + (tail + head).join(map(str.encode, texts)) + tail
 
 
 def without_nulls(record: dict[str, Any]) -> dict[str, Any]:
