@@ -78,8 +78,8 @@ bench: install  ## the benchmark table (unthrottled and 10 req/s + 150 ms)
 bench-smoke: install
 	PYTHONPATH=. $(PY) -m integration_tests.bench --smoke
 
-bench-ab: install  ## the people export, this checkout against BASE=<commit>, run alternately
-	PYTHONPATH=. $(PY) -m integration_tests.bench.ab --base $(BASE)
+bench-ab: install  ## the people export, this checkout against BASE=<commit>, run alternately (ARGS=--typed)
+	PYTHONPATH=. $(PY) -m integration_tests.bench.ab --base $(BASE) $(ARGS)
 
 # Mutation testing (mutmut, configured in pyproject.toml) of http/ and streams/base.py against the unit
 # tests; never part of `make test` (about an hour on one core). One worker: the machine's other core is
